@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine (see README):
+#   make book   set up .venv and build the book (HTML in _build/html) on the embedded synthetic data
+#   make test   set up .venv and run the whole test suite (pytest + doctests + nbval on every notebook at the ci preset)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PRESET ?= lab
+STAMP := $(VENV)/.rawdrift-installed
+
+.PHONY: setup book test test-fast bench clean-book
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/lock.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+
+book: $(STAMP)
+	RAWDRIFT_PRESET=$(PRESET) $(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
+	@echo "Book written to _build/html/index.html (preset $(PRESET))"
+
+test: $(STAMP)
+	RAWDRIFT_PRESET=ci $(PY) -m pytest tests --doctest-modules rawdrift --nbval-lax --nbval-current-env notebooks
+
+test-fast: $(STAMP)
+	RAWDRIFT_PRESET=ci $(PY) -m pytest tests --doctest-modules rawdrift -m "not slow"
+
+clean-book:
+	rm -rf _build

@@ -1,0 +1,108 @@
+"""Padding and linear filtering with ``scipy.ndimage`` boundary semantics, in torch.
+
+The static reference pipeline filters with ``scipy.ndimage`` whose default
+boundary mode ``"reflect"`` repeats the edge sample (``d c b a | a b c d``),
+which is numpy's ``"symmetric"``. Torch's ``F.pad(mode="reflect")`` is scipy's
+``"mirror"`` (``d c b | a b c d``) instead. Using the torch one silently changes
+the borders, a defect of the paper's released code. Everything here pads by
+gathering indices, so every scipy mode is exact, differentiable and works for
+pads wider than the image.
+
+Mode names are scipy's: ``reflect``, ``mirror``, ``nearest``, ``wrap``, ``constant``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._checks import check_choice, check_image, check_int
+
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+
+
+def boundary_indices(n: int, before: int, after: int, mode: str) -> Tensor:
+    """Source indices for a length-``n`` axis padded by ``before``/``after`` samples.
+
+    >>> boundary_indices(4, 2, 2, "reflect").tolist()
+    [1, 0, 0, 1, 2, 3, 3, 2]
+    >>> boundary_indices(4, 2, 2, "mirror").tolist()
+    [2, 1, 0, 1, 2, 3, 2, 1]
+    """
+    check_choice(mode, MODES[:4], "mode")
+    check_int(n, "n", minimum=1)
+    i = torch.arange(-before, n + after)
+    if mode == "nearest":
+        return i.clamp(0, n - 1)
+    if mode == "wrap":
+        return i % n
+    if mode == "mirror":
+        if n == 1:
+            return torch.zeros_like(i)
+        period = 2 * n - 2
+        j = i % period
+        return torch.where(j >= n, period - j, j)
+    period = 2 * n  # reflect
+    j = i % period
+    return torch.where(j >= n, period - 1 - j, j)
+
+
+def pad2d(x: Tensor, pad: tuple[int, int, int, int], mode: str = "reflect", cval: float = 0.0) -> Tensor:
+    """Pad the last two dimensions with scipy boundary semantics.
+
+    Args:
+        x: ``(..., H, W)`` tensor.
+        pad: ``(top, bottom, left, right)`` non-negative pad widths.
+        mode: one of :data:`MODES` (scipy names).
+        cval: fill value for ``mode="constant"``.
+    Returns:
+        ``(..., H + top + bottom, W + left + right)`` tensor.
+    """
+    check_choice(mode, MODES, "mode")
+    top, bottom, left, right = pad
+    for v, nm in zip(pad, ("top", "bottom", "left", "right")):
+        check_int(v, f"pad[{nm}]", minimum=0)
+    if mode == "constant":
+        return F.pad(x, (left, right, top, bottom), mode="constant", value=cval)
+    h, w = x.shape[-2:]
+    rows = boundary_indices(h, top, bottom, mode).to(x.device)
+    cols = boundary_indices(w, left, right, mode).to(x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _depthwise_weight(weight: Tensor, channels: int, name: str) -> Tensor:
+    if weight.ndim == 2:
+        weight = weight.expand(channels, *weight.shape)
+    if weight.ndim != 3 or weight.shape[0] != channels:
+        raise ValueError(f"{name}: expected shape (kh, kw) or ({channels}, kh, kw), got {tuple(weight.shape)}")
+    return weight.unsqueeze(1)
+
+
+def correlate2d(x: Tensor, weight: Tensor, mode: str = "reflect", cval: float = 0.0) -> Tensor:
+    """Per-channel 2-D correlation, equal to ``scipy.ndimage.correlate`` on each channel.
+
+    Args:
+        x: ``(B, C, H, W)`` images.
+        weight: ``(kh, kw)`` kernel shared by all channels, or ``(C, kh, kw)``.
+        mode: scipy boundary mode.
+    Returns:
+        ``(B, C, H, W)``; differentiable in ``x`` and ``weight``.
+    """
+    check_image(x, "x")
+    weight = _depthwise_weight(weight.to(dtype=x.dtype, device=x.device), x.shape[1], "weight")
+    kh, kw = weight.shape[-2:]
+    xp = pad2d(x, (kh // 2, kh - 1 - kh // 2, kw // 2, kw - 1 - kw // 2), mode, cval)
+    return F.conv2d(xp, weight, groups=x.shape[1])
+
+
+def convolve2d(x: Tensor, weight: Tensor, mode: str = "reflect", cval: float = 0.0) -> Tensor:
+    """Per-channel 2-D convolution, equal to ``scipy.ndimage.convolve`` (odd kernel sizes).
+
+    Args:
+        x: ``(B, C, H, W)`` images.
+        weight: ``(kh, kw)`` or ``(C, kh, kw)`` kernel with odd ``kh`` and ``kw``.
+    """
+    if weight.shape[-1] % 2 == 0 or weight.shape[-2] % 2 == 0:
+        raise ValueError(f"weight: convolve2d needs odd kernel sizes, got {tuple(weight.shape[-2:])}")
+    return correlate2d(x, weight.flip(-1, -2), mode, cval)

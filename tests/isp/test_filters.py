@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import torch
+
+from rawdrift.isp.filters import MODES, boundary_indices, convolve2d, correlate2d, pad2d
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("n, before, after", [(5, 2, 2), (4, 1, 3), (3, 7, 5), (1, 2, 2)])
+def test_pad_matches_numpy(mode, n, before, after):
+    x = torch.arange(float(n)).reshape(1, 1, 1, n).expand(1, 1, 2, n)
+    got = pad2d(x, (0, 0, before, after), mode)[0, 0, 0].numpy()
+    np_mode = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap", "constant": "constant"}[mode]
+    if mode == "mirror" and n == 1:
+        expected = np.zeros(n + before + after)
+    else:
+        expected = np.pad(np.arange(float(n)), (before, after), mode=np_mode)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape", [(3, 3), (5, 5), (3, 5), (4, 4), (2, 3)])
+def test_correlate_matches_scipy(mode, shape):
+    g = np.random.default_rng(0)
+    img = g.random((2, 3, 9, 11))
+    k = g.standard_normal(shape)
+    got = correlate2d(torch.from_numpy(img), torch.from_numpy(k), mode=mode, cval=0.5).numpy()
+    for b in range(2):
+        for c in range(3):
+            ref = ndi.correlate(img[b, c], k, mode=mode, cval=0.5)
+            np.testing.assert_allclose(got[b, c], ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest"])
+def test_convolve_matches_scipy_per_channel_kernels(mode):
+    g = np.random.default_rng(1)
+    img = g.random((1, 3, 8, 8))
+    k = g.standard_normal((3, 3, 3))
+    got = convolve2d(torch.from_numpy(img), torch.from_numpy(k), mode=mode).numpy()
+    for c in range(3):
+        np.testing.assert_allclose(got[0, c], ndi.convolve(img[0, c], k[c], mode=mode), atol=1e-12)
+
+
+def test_correlate_gradcheck():
+    x = torch.rand(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    k = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: correlate2d(a, b, "reflect"), (x, k), fast_mode=True)
+
+
+def test_boundary_indices_reflect_wider_than_image():
+    assert boundary_indices(2, 3, 3, "reflect").tolist() == [1, 1, 0, 0, 1, 1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: pad2d(torch.rand(1, 1, 3, 3), (1, 1, 1, 1), "symmetric"), "mode: expected one of"),
+        (lambda: pad2d(torch.rand(1, 1, 3, 3), (1, -1, 1, 1), "reflect"), r"pad\[bottom\]"),
+        (lambda: correlate2d(torch.rand(1, 2, 3, 3), torch.rand(3, 3, 3)), "weight: expected shape"),
+        (lambda: convolve2d(torch.rand(1, 1, 3, 3), torch.rand(2, 2)), "odd kernel sizes"),
+    ],
+)
+def test_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
