@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PRESET ?= lab
 STAMP := $(VENV)/.rawdrift-installed
 
-.PHONY: setup book test test-fast bench clean-book
+.PHONY: setup book book-check test test-fast clean-book
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ setup: $(STAMP)
 book: $(STAMP)
 	RAWDRIFT_PRESET=$(PRESET) $(VENV)/bin/jupyter-book build . --path-output . -W -n --keep-going
 	@echo "Book written to _build/html/index.html (preset $(PRESET))"
+
+book-check: $(STAMP)
+	$(PY) tools/check_book.py _build/html
 
 test: $(STAMP)
 	RAWDRIFT_PRESET=ci $(PY) -m pytest tests --doctest-modules rawdrift --nbval-lax --nbval-current-env notebooks
