@@ -1,0 +1,1 @@
+"""The drift controls: synthesis (with common-corruption comparison), forensics, adjustment."""
