@@ -66,9 +66,35 @@ def pad2d(x: Tensor, pad: tuple[int, int, int, int], mode: str = "reflect", cval
     if mode == "constant":
         return F.pad(x, (left, right, top, bottom), mode="constant", value=cval)
     h, w = x.shape[-2:]
+    if max(top, bottom) <= h and max(left, right) <= w:
+        return _pad_fast(x, top, bottom, left, right, mode)
     rows = boundary_indices(h, top, bottom, mode).to(x.device)
     cols = boundary_indices(w, left, right, mode).to(x.device)
     return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _pad_axis(x: Tensor, before: int, after: int, dim: int, mode: str) -> Tensor:
+    """Pad one axis by slicing and concatenation (fast path, pads no wider than the axis)."""
+    n = x.shape[dim]
+    if before == 0 and after == 0:
+        return x
+    if mode == "reflect":  # d c b a | a b c d | d c b a: edge sample repeated
+        lo, hi = x.narrow(dim, 0, before).flip(dim), x.narrow(dim, n - after, after).flip(dim)
+    elif mode == "nearest":
+        lo = x.narrow(dim, 0, 1).expand(*[before if d == dim % x.ndim else -1 for d in range(x.ndim)])
+        hi = x.narrow(dim, n - 1, 1).expand(*[after if d == dim % x.ndim else -1 for d in range(x.ndim)])
+    elif mode == "wrap":
+        lo, hi = x.narrow(dim, n - before, before), x.narrow(dim, 0, after)
+    else:  # mirror: d c b | a b c d | c b a: edge sample not repeated
+        if before >= n or after >= n:
+            idx = boundary_indices(n, before, after, mode).to(x.device)
+            return x.index_select(dim, idx)
+        lo, hi = x.narrow(dim, 1, before).flip(dim), x.narrow(dim, n - 1 - after, after).flip(dim)
+    return torch.cat([lo, x, hi], dim=dim)
+
+
+def _pad_fast(x: Tensor, top: int, bottom: int, left: int, right: int, mode: str) -> Tensor:
+    return _pad_axis(_pad_axis(x, top, bottom, -2, mode), left, right, -1, mode)
 
 
 def _depthwise_weight(weight: Tensor, channels: int, name: str) -> Tensor:
