@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import check_choice, check_image, check_int
-from ..isp.filters import boundary_indices, correlate2d
+from ..isp.filters import boundary_indices
 
 __all__ = [
     "CORRUPTIONS",
@@ -150,8 +150,8 @@ def _param(name: str, severity: int):
     return _CONSTANTS[name]["values"][severity - 1]
 
 
-def _check(images, severity, generator) -> None:
-    check_image(images, "images", channels=3, min_size=2)
+def _check(images, severity, generator, min_size: int = 2) -> None:
+    check_image(images, "images", channels=3, min_size=min_size)
     check_int(severity, "severity", minimum=1)
     check_choice(severity, (1, 2, 3, 4, 5), "severity")
     if generator is not None and not isinstance(generator, torch.Generator):
@@ -339,9 +339,14 @@ def gaussian_blur(images: Tensor, severity: int = 1, generator: torch.Generator 
 
     ImageNet-C ``gaussian_blur`` calls skimage with its defaults: boundary mode
     ``"nearest"`` (edge values repeated) and ``truncate=4`` (kernel radius
-    ``int(4 * sigma + 0.5)``), channels filtered separately. Reproduced exactly with
-    :func:`rawdrift.isp.filters.correlate2d`. ``sigma`` is in pixels and not
-    rescaled with the image size (our views are 224-256 px, like ImageNet-C's).
+    ``int(4 * sigma + 0.5)``), channels filtered separately. ``sigma`` is in pixels
+    and not rescaled with the image size (our views are 224-256 px, like ImageNet-C's).
+
+    The separable filter is applied as two matrix products ``S_h @ x @ S_w.T`` whose
+    matrices fold in scipy's boundary extension (:func:`rawdrift.isp.filters.boundary_indices`).
+    This equals filtering with :func:`rawdrift.isp.filters.correlate2d` and a truncated
+    1-D kernel (a test checks both against skimage) and runs about ten times faster on
+    CPU than torch's depthwise convolution for 256 px views.
 
     Args:
         images: ``(B, 3, H, W)`` views in ``[0, 1]``.
@@ -351,10 +356,11 @@ def gaussian_blur(images: Tensor, severity: int = 1, generator: torch.Generator 
         ``(B, 3, H, W)`` in ``[0, 1]``.
     """
     _check(images, severity, generator)
-    taps = _gaussian_taps(_param("gaussian_blur", severity), truncate=4.0).to(images.dtype)
-    out = correlate2d(images, taps.reshape(1, -1), mode="nearest")
-    out = correlate2d(out, taps.reshape(-1, 1), mode="nearest")
-    return out.clamp(0.0, 1.0)
+    sigma = _param("gaussian_blur", severity)
+    h, w = images.shape[-2:]
+    sh = _smoothing_matrix(h, sigma, 4.0, "nearest", images.dtype, images.device)
+    sw = sh if w == h else _smoothing_matrix(w, sigma, 4.0, "nearest", images.dtype, images.device)
+    return (sh @ images @ sw.T).clamp(0.0, 1.0)
 
 
 def _zoom_factors(severity: int) -> np.ndarray:
@@ -583,13 +589,13 @@ def elastic_transform(images: Tensor, severity: int = 1, generator: torch.Genera
     interpolates on a 1/32 px grid while ``grid_sample`` does not.
 
     Args:
-        images: ``(B, 3, H, W)`` views in ``[0, 1]``.
+        images: ``(B, 3, H, W)`` views in ``[0, 1]``, ``H, W >= 3``.
         severity: 1..5.
         generator: optional :class:`torch.Generator`.
     Returns:
         ``(B, 3, H, W)`` in ``[0, 1]``.
     """
-    _check(images, severity, generator)
+    _check(images, severity, generator, min_size=3)  # three distinct affine control points
     inverse_affine, dx, dy = _elastic_fields(images, severity, generator)
     return _elastic_warp(images, inverse_affine, dx, dy).clamp(0.0, 1.0)
 

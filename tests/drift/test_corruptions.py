@@ -205,7 +205,9 @@ def test_wrong_shape_channels_dtype():
     with pytest.raises(ValueError, match="images: expected a floating-point"):
         C.saturate(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), 1)
     with pytest.raises(ValueError, match="images: expected height and width >= 2"):
-        C.elastic_transform(torch.rand(1, 3, 1, 8), 1)
+        C.zoom_blur(torch.rand(1, 3, 1, 8), 1)
+    with pytest.raises(ValueError, match="images: expected height and width >= 3"):
+        C.elastic_transform(torch.rand(1, 3, 2, 8), 1)
     with pytest.raises(TypeError, match="images: expected a torch.Tensor"):
         C.zoom_blur(np.zeros((1, 3, 8, 8)), 1)
 
@@ -259,6 +261,19 @@ def test_zoom_blur_square_like_imagenet_c(severity):
     x = images(1, 64, 64)
     np.testing.assert_allclose(to_hwc(C.zoom_blur(x, severity))[0], ref_zoom_blur(to_hwc(x)[0], severity),
                                atol=2e-6)
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_gaussian_blur_equals_correlate2d_with_truncated_kernel(severity):
+    from rawdrift.isp.filters import correlate2d
+
+    sigma = severity_constants()["gaussian_blur"]["values"][severity - 1]
+    radius = int(4 * sigma + 0.5)
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    k = torch.from_numpy(k / k.sum())
+    x = images(2, 21, 30, dtype=torch.float64)
+    want = correlate2d(correlate2d(x, k.reshape(1, -1), "nearest"), k.reshape(-1, 1), "nearest").clamp(0, 1)
+    torch.testing.assert_close(C.gaussian_blur(x, severity), want, rtol=0, atol=1e-12)
 
 
 def test_deterministic_ones_ignore_generator():
