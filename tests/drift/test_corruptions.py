@@ -3,6 +3,13 @@
 The ``ref_*`` functions below are straightforward numpy/scipy/skimage versions of
 the published formulas, one ``(H, W, 3)`` image at a time like the reference
 code; ``benchmarks/corruptions.py`` reuses them as its baseline.
+
+The parity tests against the ``imagecorruptions`` package (ImageNet-C constants)
+are skipped unless it imports. It needs OpenCV and ``pkg_resources``, so install
+it into a throwaway folder, not the project environment::
+
+    pip install --no-deps --target /tmp/ic imagecorruptions opencv-python-headless "setuptools<80"
+    PYTHONPATH=/tmp/ic pytest tests/drift/test_corruptions.py -k package
 """
 
 from __future__ import annotations
@@ -498,7 +505,7 @@ def _imagecorruptions():
     try:
         import imagecorruptions.corruptions as ic  # noqa: PLC0415
     except Exception:  # ImportError, or its pkg_resources/cv2 imports failing
-        pytest.skip("imagecorruptions not importable (try PYTHONPATH=/tmp/ic, see benchmarks/corruptions.py)")
+        pytest.skip("imagecorruptions not importable (see this module's docstring)")
     return ic
 
 
