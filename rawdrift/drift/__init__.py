@@ -1,1 +1,5 @@
-"""The drift controls: synthesis (with common-corruption comparison), forensics, adjustment."""
+"""Drift controls built on the data model: synthesis, corruptions, forensics, adjustment.
+
+Submodules are imported on use (``from rawdrift.drift import corruptions``) so
+that importing :mod:`rawdrift` stays cheap.
+"""
