@@ -1,0 +1,367 @@
+"""Drift control 1: drift synthesis, compared with common-corruption testing.
+
+The same raw data are rendered through every ISP configuration. One task model
+is trained per (training configuration, fold) and tested on the held-out fold
+rendered through every configuration (physically faithful drift) and, for
+comparison, on the held-out fold of its own configuration damaged by the common
+corruptions of :mod:`rawdrift.drift.corruptions` (augmentation testing). Paper
+Section 5.1, Figures 4-5, Appendix Tables 7-11.
+
+Everything is cached under ``out``: one model per (training configuration,
+fold) and one JSON of evaluations per model, each written atomically, so an
+interrupted grid resumes where it stopped and a finished one reloads at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_int
+from ..io import atomic_path, read_json, write_json, write_npz, write_text
+from ..presets import get_preset
+from .grid import GridSummary, grid_mean_std, normalised_error, ranking
+
+PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
+
+
+@dataclass
+class SynthesisConfig:
+    """Settings of one drift-synthesis run; ``None`` fields come from the preset.
+
+    Args:
+        dataset: one of ``rawdrift.data.DATASET_NAMES``.
+        preset: ``ci``, ``lab`` or ``paper``.
+        task: ``None`` infers it from the dataset.
+        train_configs / test_configs: ISP configuration names (default: all 12).
+        folds: k of the stratified k-fold cross-validation (preset ``folds``).
+        epochs: training epochs per model (preset ``epochs``).
+        corruptions: common corruptions for the comparison (default: the 10 ISP-plausible ones).
+        severities: corruption severities (the paper's headline uses 3).
+        baseline: training configuration used as the reference of the normalised corruption error.
+        intensity: raw intensity level of the dataset.
+        n: dataset size override (synthetic data).
+        root: folder of a real dataset.
+        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        out: result folder (default: ``runs/synthesis-<dataset>-<preset>``).
+    """
+
+    dataset: str = "synthetic-microscopy"
+    preset: str | None = None
+    task: str | None = None
+    train_configs: tuple[str, ...] | None = None
+    test_configs: tuple[str, ...] | None = None
+    folds: int | None = None
+    epochs: int | None = None
+    corruptions: tuple[str, ...] | None = None
+    severities: tuple[int, ...] = (3,)
+    baseline: str = "bi,s,ga"
+    seed: int = 0
+    intensity: float = 1.0
+    n: int | None = None
+    root: str | None = None
+    device: str = "auto"
+    out: str | None = None
+    progress: bool = True
+
+    def resolved(self) -> "SynthesisConfig":
+        from ..data.base import DATASET_NAMES
+        from ..isp.configs import CONFIGS, parse_config
+        from .corruptions import CORRUPTIONS
+
+        check_choice(self.dataset, DATASET_NAMES, "dataset")
+        p = get_preset(self.preset)
+        train = tuple(self.train_configs or CONFIGS)
+        test = tuple(self.test_configs or CONFIGS)
+        for c in (*train, *test, self.baseline):
+            parse_config(c)
+        cors = tuple(CORRUPTIONS if self.corruptions is None else self.corruptions)
+        for c in cors:
+            check_choice(c, CORRUPTIONS, "corruptions")
+        for s in self.severities:
+            check_int(s, "severities", minimum=1)
+            if s > 5:
+                raise ValueError(f"severities: expected values in 1..5, got {s}")
+        folds = check_int(self.folds if self.folds is not None else p.folds, "folds", minimum=2)
+        out = self.out or str(Path("runs") / f"synthesis-{self.dataset}-{p.name}")
+        return replace(self, preset=p.name, train_configs=train, test_configs=test, corruptions=cors,
+                       folds=folds, epochs=self.epochs if self.epochs is not None else p.epochs,
+                       severities=tuple(self.severities), out=out)
+
+
+@dataclass
+class SynthesisResult:
+    """The full grid of one run; saves itself to ``out`` and reloads.
+
+    ``isp_scores[i, j, f]``: primary metric of the model trained on
+    ``train_configs[i]`` (fold ``f``) tested on ``test_configs[j]``.
+    ``corruption_scores[i, 0, f]`` is the clean score on its own configuration,
+    ``corruption_scores[i, 1 + k, f]`` the score under ``conditions[k]``
+    (``"name@severity"``). ``per_class`` holds per-class accuracies
+    ``(train, test, fold, class)`` for classification.
+    """
+
+    config: dict
+    task: str
+    metric: str
+    train_configs: list
+    test_configs: list
+    conditions: list
+    isp_scores: np.ndarray
+    corruption_scores: np.ndarray
+    per_class: np.ndarray | None = None
+    classes: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    # -- analysis ---------------------------------------------------------------------------
+    def summary(self) -> GridSummary:
+        return GridSummary.from_grids(self.isp_scores, self.corruption_scores, self.train_configs)
+
+    def normalised_corruption_error(self) -> dict[str, float]:
+        """ImageNet-C style error of each training configuration relative to ``config['baseline']``."""
+        base = self.train_configs.index(self.config["baseline"]) if self.config["baseline"] in self.train_configs else 0
+        ne = normalised_error(self.corruption_scores[:, 1:], base)
+        return dict(zip(self.train_configs, ne.tolist()))
+
+    def per_condition_top3(self, which: str = "isp") -> dict[str, list[str]]:
+        """Top-3 training configurations per test condition (Tables 8-11 style)."""
+        scores, cols = ((self.isp_scores, self.test_configs) if which == "isp"
+                        else (self.corruption_scores, ["clean", *self.conditions]))
+        mean, _ = grid_mean_std(scores)
+        return {c: [self.train_configs[i] for i in np.argsort(-mean[:, j], kind="stable")[:3]]
+                for j, c in enumerate(cols)}
+
+    def worst_pair(self) -> tuple[str, str, float]:
+        """(train config, test config, drop) of the largest mean drop off the diagonal."""
+        mean, _ = grid_mean_std(self.isp_scores)
+        best = (None, None, -np.inf)
+        for i, tr in enumerate(self.train_configs):
+            diag = mean[i, self.test_configs.index(tr)] if tr in self.test_configs else mean[i].max()
+            for j, te in enumerate(self.test_configs):
+                if te != tr and diag - mean[i, j] > best[2]:
+                    best = (tr, te, float(diag - mean[i, j]))
+        return best
+
+    def to_markdown(self) -> str:
+        s = self.summary()
+        m = self.metric
+        lines = [f"# Drift synthesis: {self.config['dataset']} ({self.config['preset']} preset, "
+                 f"{len(self.train_configs)} training configurations x {self.isp_scores.shape[2]} folds)", "",
+                 "| | on training configuration / clean | under drift |", "|---|---|---|",
+                 f"| ISP configurations | {s.isp_train:.3f} | {s.isp_test:.3f} |",
+                 f"| common corruptions | {s.corruption_clean:.3f} | {s.corruption_test:.3f} |", "",
+                 f"Mean {m} drop under corruptions is {s.ratio:.1f}x the drop under ISP drift. "
+                 f"Top-3 overlap of the two rankings: {', '.join(sorted(s.top3_overlap)) or 'none'}.", "",
+                 "| rank | ISP ranking | mean | corruption ranking | mean | normalised corruption error |",
+                 "|---|---|---|---|---|---|"]
+        nce = self.normalised_corruption_error()
+        for (r, a, va), (_, b, vb) in zip(s.isp_ranking, s.corruption_ranking):
+            lines.append(f"| {r} | {a} | {va:.3f} | {b} | {vb:.3f} | {nce[b]:.3f} |")
+        tr, te, d = self.worst_pair()
+        lines += ["", f"Worst ISP pair: trained on `{tr}`, tested on `{te}`: {m} drop {d:.3f}.",
+                  f"Wall time: {self.seconds:.0f} s."]
+        return "\n".join(lines)
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, out=None) -> Path:
+        out = Path(out or self.config["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        arrays = {"isp_scores": self.isp_scores, "corruption_scores": self.corruption_scores}
+        if self.per_class is not None:
+            arrays["per_class"] = self.per_class
+        write_npz(out / "grid.npz", **arrays)
+        meta = {k: v for k, v in asdict(self).items() if not isinstance(v, np.ndarray) and v is not None}
+        write_json(out / "result.json", meta)
+        write_text(out / "summary.md", self.to_markdown() + "\n")
+        write_text(out / "isp_grid.csv", _csv(self.isp_scores, self.train_configs, self.test_configs))
+        write_text(out / "corruption_grid.csv",
+                   _csv(self.corruption_scores, self.train_configs, ["clean", *self.conditions]))
+        return out
+
+    @classmethod
+    def load(cls, out) -> "SynthesisResult":
+        out = Path(out)
+        meta = read_json(out / "result.json")
+        with np.load(out / "grid.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        return cls(**meta, **arrays)
+
+    # -- figures ----------------------------------------------------------------------------
+    def plot_grids(self):
+        """ISP grid and corruption grid side by side (Figures 4-5, top)."""
+        import matplotlib.pyplot as plt
+
+        from .grid import heatmap
+
+        t = len(self.train_configs)
+        fig, axes = plt.subplots(1, 2, figsize=(0.5 * (len(self.test_configs) + len(self.conditions)) + 7, 0.42 * t + 2.6),
+                                 gridspec_kw={"width_ratios": [len(self.test_configs), len(self.conditions) + 1]})
+        lo = float(min(np.nanmin(self.isp_scores.mean(2)), np.nanmin(self.corruption_scores.mean(2))))
+        heatmap(self.isp_scores, self.train_configs, self.test_configs, ax=axes[0], vmin=lo, vmax=1,
+                title=f"ISP drift ({self.metric})")
+        heatmap(self.corruption_scores, self.train_configs, ["clean", *self.conditions], ax=axes[1], vmin=lo, vmax=1,
+                title=f"common corruptions ({self.metric})")
+        fig.tight_layout()
+        return fig
+
+
+def _csv(scores, rows, cols) -> str:
+    mean, std = grid_mean_std(scores)
+    lines = ["train," + ",".join(f"{c} mean,{c} std" for c in cols)]
+    for i, r in enumerate(rows):
+        lines.append(f"\"{r}\"," + ",".join(f"{mean[i, j]:.6f},{std[i, j]:.6f}" for j in range(len(cols))))
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------- the run
+
+
+def _view_cache(ds, cfg: SynthesisConfig, device) -> dict:
+    """Render every configuration the run needs, once, on ``device``."""
+    from ..isp import Pipeline
+    from .views import ViewSet, render_views
+
+    raw = ds.raw_tensor().to(device)
+    names = list(dict.fromkeys([*cfg.train_configs, *cfg.test_configs]))
+    views = {}
+    from tqdm.auto import tqdm
+
+    for name in tqdm(names, desc="render views", disable=not cfg.progress, leave=False):
+        v = render_views(raw, Pipeline.static(name, ds.camera, device=device))
+        views[name] = ViewSet(v, ds, name=name)
+    return views
+
+
+def _corrupted(viewset, idx, corruption: str, severity: int, seed: int):
+    """A ViewSet holding only the test images ``idx``, corrupted (deterministic per condition)."""
+    from .corruptions import corrupt
+    from .views import ViewSet
+
+    idx_t = torch.as_tensor(idx, dtype=torch.long, device=viewset.views.device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    x = corrupt(viewset.views[idx_t], corruption, severity, generator=gen)
+    sub = _Subset(viewset.source, idx)
+    return ViewSet(x, sub, targets=viewset._target[idx_t.to(viewset._target.device)], name=f"{corruption}@{severity}")
+
+
+class _Subset:
+    """Just enough of a dataset for ViewSet over a subset of indices."""
+
+    def __init__(self, source, idx):
+        self.idx = np.asarray(idx)
+        self.task = source.task
+        self.classes = getattr(source, "classes", ())
+        self.name = getattr(source, "name", "")
+        self._targets = np.asarray(source.targets)[self.idx]
+
+    @property
+    def targets(self):
+        return self._targets
+
+    def __len__(self):
+        return len(self.idx)
+
+
+def _scalar_metrics(m: dict) -> dict:
+    return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in m.items()}
+
+
+def run_synthesis(cfg: SynthesisConfig) -> SynthesisResult:
+    """Train the grid of task models and test each on every ISP configuration and corruption.
+
+    Resumes from ``cfg.out``: trained models (``models/<config>/fold<k>/model.pt``) and
+    finished evaluations (``evals/<config>/fold<k>.json``) are reused.
+    """
+    from tqdm.auto import tqdm
+
+    from ..data import get_dataset
+    from ..data.base import stratified_kfold
+    from ..device import pick_device
+    from ..train import TrainConfig, build_task_model, evaluate, fit
+
+    cfg = cfg.resolved()
+    t0 = time.perf_counter()
+    out = Path(cfg.out)
+    device = pick_device(cfg.device)
+    kw = {} if cfg.n is None else {"n": cfg.n}
+    ds = get_dataset(cfg.dataset, preset=cfg.preset, root=cfg.root, intensity=cfg.intensity, seed=cfg.seed, **kw)
+    task = cfg.task or ds.task
+    check_choice(task, tuple(PRIMARY), "task")
+    metric = PRIMARY[task]
+    folds = stratified_kfold(ds.targets, cfg.folds, cfg.seed)
+    views = _view_cache(ds, cfg, device)
+    tcfg = TrainConfig(task=task, preset=cfg.preset, epochs=cfg.epochs, seed=cfg.seed, device=str(device),
+                       progress=False).resolved(task)
+    conditions = [f"{c}@{s}" for s in cfg.severities for c in cfg.corruptions]
+    T, J, F, C = len(cfg.train_configs), len(cfg.test_configs), cfg.folds, len(conditions)
+    isp = np.full((T, J, F), np.nan)
+    cor = np.full((T, 1 + C, F), np.nan)
+    n_classes = len(getattr(ds, "classes", ()))
+    per_class = np.full((T, J, F, n_classes), np.nan) if task == "classification" else None
+
+    cells = [(i, f) for i in range(T) for f in range(F)]
+    for i, f in tqdm(cells, desc="synthesis grid", disable=not cfg.progress):
+        tr_name = cfg.train_configs[i]
+        tr_idx, te_idx = folds[f]
+        cell = out / "models" / tr_name / f"fold{f}"
+        model_path = cell / "model.pt"
+        model = build_task_model(replace(tcfg, seed=cfg.seed + f), num_classes=max(n_classes, 1)).to(device)
+        if model_path.exists():
+            model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
+        else:
+            fcfg = replace(tcfg, seed=cfg.seed + f, checkpoint_dir=str(cell / "checkpoint"))
+            res = fit(model, nn.Identity(), (views[tr_name], tr_idx), None, fcfg)
+            model.load_state_dict(res.model_state)
+            with atomic_path(model_path) as tmp:
+                torch.save(res.model_state, tmp)
+            write_json(cell / "train.json", res.summary())
+        eval_path = out / "evals" / tr_name / f"fold{f}.json"
+        done = read_json(eval_path) if eval_path.exists() else {}
+        todo = [("isp", te) for te in cfg.test_configs] + [("cor", "clean")] + [("cor", c) for c in conditions]
+        for kind, cond in todo:
+            key = f"{kind}:{cond}"
+            if key not in done:
+                if kind == "isp":
+                    data = (views[cond], te_idx)
+                elif cond == "clean":
+                    data = (views[tr_name], te_idx)
+                else:
+                    name, sev = cond.rsplit("@", 1)
+                    seed = cfg.seed * 1000 + f * 100 + cfg.corruptions.index(name) * 10 + int(sev)
+                    data = _corrupted(views[tr_name], te_idx, name, int(sev), seed)
+                m = evaluate(model, nn.Identity(), data, tcfg)
+                done[key] = _scalar_metrics(m)
+                write_json(eval_path, done)
+        for j, te in enumerate(cfg.test_configs):
+            isp[i, j, f] = done[f"isp:{te}"][metric]
+            if per_class is not None:
+                per_class[i, j, f] = done[f"isp:{te}"]["per_class_accuracy"]
+        cor[i, 0, f] = done["cor:clean"][metric]
+        for k, c in enumerate(conditions):
+            cor[i, 1 + k, f] = done[f"cor:{c}"][metric]
+
+    result = SynthesisResult(
+        config=asdict(cfg), task=task, metric=metric, train_configs=list(cfg.train_configs),
+        test_configs=list(cfg.test_configs), conditions=conditions, isp_scores=isp, corruption_scores=cor,
+        per_class=per_class, classes=list(getattr(ds, "classes", ())), seconds=time.perf_counter() - t0,
+    )
+    result.save(out)
+    _save_figures(result, out)
+    return result
+
+
+def _save_figures(result: SynthesisResult, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig = result.plot_grids()
+    with atomic_path(out / "grids.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
