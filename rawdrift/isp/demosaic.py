@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_image, check_shape, check_tensor
 from ..raw.cfa import cfa_masks, check_pattern, split_planes
-from .filters import convolve2d, pad2d
+from .filters import pad2d
 
 __all__ = [
     "METHODS",
@@ -65,6 +65,66 @@ def _cols(mask: Tensor) -> Tensor:
     return mask.any(dim=0, keepdim=True).expand_as(mask)
 
 
+def _pad_axis(x: Tensor, before: int, after: int, axis: int, mode: str) -> Tensor:
+    n = x.shape[axis]
+    skip = 0 if mode == "reflect" else 1  # "mirror" does not repeat the edge sample
+    parts = [x]
+    if before:
+        parts.insert(0, x.narrow(axis, skip, before).flip(axis))
+    if after:
+        parts.append(x.narrow(axis, n - skip - after, after).flip(axis))
+    return torch.cat(parts, axis) if len(parts) > 1 else x
+
+
+def _pad(x: Tensor, pad: tuple[int, int, int, int], mode: str) -> Tensor:
+    """:func:`~rawdrift.isp.filters.pad2d` for the narrow pads used here, from slices.
+
+    Same scipy semantics (``"reflect"``, ``"mirror"``, ``"constant"`` with zeros),
+    built by concatenating flipped edge slices, which on CPU is several times
+    faster than gathering columns by index. Pads wider than the image defer to ``pad2d``.
+    """
+    top, bottom, left, right = pad
+    if mode == "constant":
+        return F.pad(x, (left, right, top, bottom))
+    h, w = x.shape[-2:]
+    room = 0 if mode == "reflect" else 1
+    if max(top, bottom) > h - room or max(left, right) > w - room:
+        return pad2d(x, pad, mode)
+    return _pad_axis(_pad_axis(x, top, bottom, -2, mode), left, right, -1, mode)
+
+
+def _correlate_taps(x: Tensor, kernel, mode: str) -> Tensor:
+    """Correlate ``(..., H, W)`` (or ``(B, C, H, W)`` with a ``(C, kh, kw)`` tensor kernel).
+
+    ``kernel`` is a nested list of Python floats (shared by all channels; zero
+    taps skipped) or a ``(C, kh, kw)`` tensor (per channel, differentiable).
+    The result is the sum of shifted copies of the padded input, added tap by
+    tap in raster order, which is how ``scipy.ndimage.correlate`` orders its sum;
+    on CPU this beats a depthwise ``conv2d`` for these tiny kernels.
+    """
+    tensor = isinstance(kernel, Tensor)
+    kh, kw = (kernel.shape[-2], kernel.shape[-1]) if tensor else (len(kernel), len(kernel[0]))
+    h, w = x.shape[-2:]
+    xp = _pad(x, (kh // 2, kh // 2, kw // 2, kw // 2), mode)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            if tensor:
+                wt = kernel[:, i, j].reshape(1, -1, 1, 1)
+            else:
+                wt = kernel[i][j]
+                if wt == 0:
+                    continue
+            term = xp[..., i : i + h, j : j + w] * wt
+            out = term if out is None else out + term
+    return out
+
+
+def _flip(kernel: list[list[float]]) -> list[list[float]]:
+    """Rotate a nested-list kernel by 180 degrees (convolution = correlation with it)."""
+    return [row[::-1] for row in kernel[::-1]]
+
+
 # ----------------------------------------------------------------------------- bilinear
 
 
@@ -99,7 +159,8 @@ def demosaic_bilinear(raw: Tensor, pattern: str = "RGGB", kernels: Tensor | None
     if not kernels.is_floating_point():
         raise ValueError(f"kernels: expected a floating-point tensor, got dtype {kernels.dtype}")
     planes = split_planes(raw, pattern)
-    return convolve2d(planes, kernels.to(dtype=raw.dtype, device=raw.device), mode="reflect")
+    kernels = kernels.to(dtype=raw.dtype, device=raw.device)
+    return _correlate_taps(planes, kernels.flip(-1, -2), "reflect")
 
 
 # ----------------------------------------------------------------------------- Malvar 2004
@@ -130,12 +191,9 @@ _MALVAR_DIAG = [
     [0.0, 2.0, 0.0, 2.0, 0.0],
     [0.0, 0.0, -1.5, 0.0, 0.0],
 ]
-_MALVAR_KERNELS = (
-    torch.tensor(
-        [_MALVAR_G_AT_RB, _MALVAR_ROW, torch.tensor(_MALVAR_ROW).T.tolist(), _MALVAR_DIAG],
-        dtype=torch.float64,
-    )
-    / 8
+_MALVAR_KERNELS = tuple(
+    _flip([[v / 8 for v in row] for row in k])  # flipped: convolution as correlation
+    for k in (_MALVAR_G_AT_RB, _MALVAR_ROW, [list(c) for c in zip(*_MALVAR_ROW)], _MALVAR_DIAG)
 )
 
 
@@ -162,10 +220,8 @@ def demosaic_malvar2004(raw: Tensor, pattern: str = "RGGB") -> Tensor:
     """
     _check_raw(raw, pattern)
     r_m, g_m, b_m = _bool_masks(raw, pattern)
-    weight = _MALVAR_KERNELS.flip(-1, -2).to(dtype=raw.dtype, device=raw.device).unsqueeze(1)
-    filtered = F.conv2d(pad2d(raw, (2, 2, 2, 2), "reflect"), weight)  # (B, 4, H, W)
-    g_at_rb, at_row, at_col, diag = filtered.unbind(1)
-    x = raw[:, 0]
+    x = raw[:, 0]  # (B, H, W)
+    g_at_rb, at_row, at_col, diag = (_correlate_taps(x, k, "reflect") for k in _MALVAR_KERNELS)
     zero = x.new_zeros(())
     r_rows, r_cols, b_rows, b_cols = _rows(r_m), _cols(r_m), _rows(b_m), _cols(b_m)
     g = torch.where(r_m | b_m, g_at_rb, torch.where(g_m, x, zero))
@@ -195,7 +251,7 @@ def _symmetric_1d(x: Tensor, half: list[float], axis: int, mode: str = "mirror")
     """
     n = len(half) - 1
     pad = (0, 0, n, n) if axis == -1 else (n, n, 0, 0)
-    xp = pad2d(x, pad, mode)
+    xp = _pad(x, pad, mode)
     size = x.shape[axis]
 
     def shifted(s: int) -> Tensor:
@@ -224,18 +280,7 @@ def _convolve_taps(x: Tensor, kernel: list[list[float]]) -> Tensor:
     Scipy flips the kernel and adds its non-zero taps in raster order; doing the
     same keeps float64 results bit-identical. ``kernel`` is odd-sized.
     """
-    kh, kw = len(kernel), len(kernel[0])
-    xp = pad2d(x, (kh // 2, kh // 2, kw // 2, kw // 2), "constant")
-    h, w = x.shape[-2:]
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            wt = kernel[kh - 1 - i][kw - 1 - j]
-            if wt == 0:
-                continue
-            term = xp[..., i : i + h, j : j + w] * wt
-            out = term if out is None else out + term
-    return out
+    return _correlate_taps(x, _flip(kernel), "constant")
 
 
 _H0 = [0.0, 0.5, 0.0]  # [0, .5, 0, .5, 0]: mean of the two same-row greens
@@ -348,8 +393,8 @@ def _menon_decision(x: Tensor, g_h: Tensor, g_v: Tensor, r_m: Tensor, b_m: Tenso
     zero = x.new_zeros(())
     c_h = torch.where(b_m, x - g_h, torch.where(r_m, x - g_h, zero))
     c_v = torch.where(b_m, x - g_v, torch.where(r_m, x - g_v, zero))
-    d_h = (c_h - pad2d(c_h, (0, 0, 0, 2), "mirror")[..., 2:]).abs()
-    d_v = (c_v - pad2d(c_v, (0, 2, 0, 0), "mirror")[..., 2:, :]).abs()
+    d_h = (c_h - _pad(c_h, (0, 0, 0, 2), "mirror")[..., 2:]).abs()
+    d_v = (c_v - _pad(c_v, (0, 2, 0, 0), "mirror")[..., 2:, :]).abs()
     score_h = _convolve_taps(d_h, _K_CLASSIFIER)
     score_v = _convolve_taps(d_v, _K_CLASSIFIER_T)
     return (score_v >= score_h).detach()

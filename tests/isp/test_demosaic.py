@@ -218,3 +218,26 @@ def test_errors_name_the_argument(call, message):
 def test_non_tensor_raw_is_a_type_error():
     with pytest.raises(TypeError, match="raw: expected a torch.Tensor"):
         demosaic_bilinear(np.zeros((1, 1, 8, 8)))
+
+
+def test_menon_float32_gradient_matches_float64():
+    # float32 input takes its decision in float64 without autograd: gradients
+    # must still flow through the chosen estimates exactly as in float64.
+    raw64 = make_input("realistic", 16, 16, "GRBG", seed=4)
+    grads = []
+    for dtype in DTYPES:
+        raw = raw64.to(dtype).requires_grad_(True)
+        (demosaic_menon2007(raw, "GRBG") * torch.linspace(0, 1, 16, dtype=dtype)).sum().backward()
+        grads.append(raw.grad.double())
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "constant"])
+@pytest.mark.parametrize("size", [(2, 2), (2, 6), (4, 3), (7, 5)])
+def test_slice_padding_matches_pad2d(mode, size):
+    from rawdrift.isp.demosaic import _pad
+    from rawdrift.isp.filters import pad2d
+
+    x = torch.rand(2, 1, *size, dtype=torch.float64)
+    for pad in [(1, 1, 1, 1), (2, 2, 2, 2), (0, 2, 0, 0), (0, 0, 0, 2), (2, 0, 1, 3)]:
+        torch.testing.assert_close(_pad(x, pad, mode), pad2d(x, pad, mode), rtol=0, atol=0)
