@@ -56,10 +56,6 @@ def contact_sheet(dataset, n: int = 16, path=None, columns: int | None = None, t
     Segmentation masks are outlined in yellow. Returns the matplotlib figure and,
     when ``path`` is given, writes it there (PNG).
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     check_int(n, "n", minimum=1)
