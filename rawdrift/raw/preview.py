@@ -50,16 +50,21 @@ def quick_view(raw: Tensor, camera) -> Tensor:
     return rgb[0] if single else rgb
 
 
-def contact_sheet(dataset, n: int = 16, path=None, columns: int | None = None, title: str | None = None):
-    """A labelled grid of the first ``n`` samples of ``dataset`` developed by :func:`quick_view`.
+def contact_sheet(dataset, n: int = 16, path=None, columns: int | None = None, title: str | None = None,
+                  indices=None):
+    """A labelled grid of samples of ``dataset`` developed by :func:`quick_view`.
 
+    Shows the first ``n`` samples, or the samples ``indices`` when given.
     Segmentation masks are outlined in yellow. Returns the matplotlib figure and,
     when ``path`` is given, writes it there (PNG).
     """
     import matplotlib.pyplot as plt
 
     check_int(n, "n", minimum=1)
-    n = min(n, len(dataset))
+    indices = list(range(min(n, len(dataset)))) if indices is None else [int(i) for i in indices]
+    if not indices:
+        raise ValueError("indices: expected at least one sample index")
+    n = len(indices)
     cols = columns or min(n, 8)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows), squeeze=False)
@@ -67,7 +72,7 @@ def contact_sheet(dataset, n: int = 16, path=None, columns: int | None = None, t
         ax.axis("off")
         if k >= n:
             continue
-        raw, target, meta = dataset[k]
+        raw, target, meta = dataset[indices[k]]
         img = quick_view(raw, dataset.camera).permute(1, 2, 0).numpy()
         ax.imshow(img, interpolation="nearest")
         if isinstance(target, Tensor):
@@ -84,4 +89,39 @@ def contact_sheet(dataset, n: int = 16, path=None, columns: int | None = None, t
     return fig
 
 
-__all__ = ["quick_view", "contact_sheet"]
+def intensity_ladder(dataset, index: int = 0, intensities=None, seed: int = 0, path=None):
+    """Capture one scene of a synthetic dataset at several photon budgets and show them side by side.
+
+    The noise-free radiance of sample ``index`` is recorded by ``dataset.sensor`` at
+    each intensity (default: the paper's levels and 0.001). The top row is developed
+    with :func:`quick_view` at a fixed exposure, so darker captures look darker; the
+    bottom row stretches each view to its own range to show the noise (as the
+    paper's Figure 9 does). Returns ``(figure, raws)`` with ``raws`` ``(K, 1, H, W)``.
+    """
+    import matplotlib.pyplot as plt
+
+    from .sensor import INTENSITY_LEVELS, check_intensity
+
+    levels = list(INTENSITY_LEVELS) + [0.001] if intensities is None else list(intensities)
+    for v in levels:
+        check_intensity(v, "intensities")
+    rad = dataset.radiance([index])
+    gen = torch.Generator().manual_seed(seed)
+    raws = torch.cat([dataset.sensor.capture(rad, v, gen) for v in levels])
+    views = quick_view(raws, dataset.camera)
+    fig, axes = plt.subplots(2, len(levels), figsize=(1.5 * len(levels), 3.3), squeeze=False)
+    for k, v in enumerate(levels):
+        img = views[k].permute(1, 2, 0)
+        lo, hi = img.min(), img.max()
+        for row, shown in enumerate((img, (img - lo) / (hi - lo).clamp_min(1e-8))):
+            axes[row, k].imshow(shown.numpy(), interpolation="nearest")
+            axes[row, k].axis("off")
+        axes[0, k].set_title(f"{v:g}", fontsize=8)
+    fig.suptitle(f"{dataset.name} sample {index}: intensity (top: fixed exposure, bottom: stretched)", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig, raws
+
+
+__all__ = ["quick_view", "contact_sheet", "intensity_ladder"]

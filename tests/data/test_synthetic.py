@@ -196,3 +196,22 @@ def test_cli_preview_writes_png(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote" in capsys.readouterr().out
     assert main(["data", "preview", "--dataset", "nope", "--out", str(out)]) == 2
+
+
+def test_intensity_ladder_and_indices(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from rawdrift.raw.preview import intensity_ladder
+
+    ds = SyntheticMicroscopy(n=9, size=32, cache=False)
+    fig, raws = intensity_ladder(ds, 2, intensities=[1.0, 0.01], path=tmp_path / "l.png")
+    assert raws.shape == (2, 1, 32, 32) and (tmp_path / "l.png").exists()
+    assert raws[1].mean() < raws[0].mean()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="intensities"):
+        intensity_ladder(ds, 0, intensities=[2.0])
+    fig = contact_sheet(ds, indices=[3, 1])
+    assert len([a for a in fig.axes if a.images]) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="indices"):
+        contact_sheet(ds, indices=[])

@@ -136,3 +136,13 @@ def test_errors():
         SensorModel(gain_dn_per_e=-1)
     with pytest.raises(ValueError, match="pattern"):
         SensorModel(pattern="RGBG")
+
+
+def test_photon_transfer_helper():
+    from rawdrift.raw.sensor import photon_transfer
+
+    ptc = photon_transfer(MICROSCOPY_SENSOR, [0.01, 0.1, 0.5], size=128, generator=gen(9))
+    assert ptc["signal"] == pytest.approx(ptc["signal_model"], rel=0.02)
+    assert ptc["variance"] == pytest.approx(ptc["variance_model"], rel=0.1)
+    with pytest.raises(ValueError, match="channel"):
+        photon_transfer(MICROSCOPY_SENSOR, [0.1], channel=3)
