@@ -239,8 +239,10 @@ def _load(data, task: str | None, num_workers: int = 0) -> _Tensors:
         else:
             target = torch.stack([torch.as_tensor(t, dtype=torch.float32) for t in targets])
     raw = raw.to(torch.float32)
-    if raw.ndim != 4 or raw.shape[1] != 1:
-        raise ValueError(f"data: expected raw mosaics of shape (1, H, W), got {tuple(raw.shape[1:])}")
+    if raw.ndim != 4 or raw.shape[1] not in (1, 3):
+        # 1 channel: raw mosaics for the pipeline; 3 channels: views rendered beforehand
+        # (rawdrift.drift.views.ViewSet), used with ``nn.Identity()`` as the pipeline.
+        raise ValueError(f"data: expected raw mosaics (1, H, W) or views (3, H, W), got {tuple(raw.shape[1:])}")
     if task == "segmentation":
         target = target.to(torch.float32)
         if target.ndim == 3:

@@ -33,19 +33,41 @@ def grid_mean_std(scores) -> tuple[np.ndarray, np.ndarray]:
     return np.nanmean(s, axis=2), np.nanstd(s, axis=2)
 
 
-def isp_drop(scores) -> tuple[float, float]:
-    """(mean on the training configuration, mean under the other configurations) for a square ISP grid.
+def isp_drop(scores, train_names=None, test_names=None) -> tuple[float, float]:
+    """(mean on the training configuration, mean under the other configurations) for an ISP grid.
+
+    Without names the grid must be square with the training configuration on the
+    diagonal; with names, "tested as trained" is the cell whose test name equals
+    the training name (every training configuration must also be a test column).
 
     >>> isp_drop(np.array([[[1.0], [0.5]], [[0.7], [0.9]]]))
     (0.95, 0.6)
+    >>> isp_drop(np.array([[[1.0], [0.5], [0.2]]]), ["a"], ["b", "a", "c"])
+    (0.5, 0.6)
     """
     s = _check_grid(scores)
-    if s.shape[0] != s.shape[1]:
-        raise ValueError(f"scores: an ISP grid must be square (train == test configurations), got {s.shape[:2]}")
+    if train_names is None or test_names is None:
+        if s.shape[0] != s.shape[1]:
+            raise ValueError(f"scores: an ISP grid must be square (train == test configurations), got {s.shape[:2]}")
+        same = np.eye(s.shape[0], dtype=bool)
+    else:
+        train_names, test_names = list(train_names), list(test_names)
+        if (len(train_names), len(test_names)) != s.shape[:2]:
+            raise ValueError(f"train_names/test_names: {len(train_names)}x{len(test_names)} names for a grid of {s.shape[:2]}")
+        missing = [n for n in train_names if n not in test_names]
+        if missing:
+            raise ValueError(f"test_names: training configurations {missing} are not among the test configurations")
+        same = np.array([[a == b for b in test_names] for a in train_names])
     mean, _ = grid_mean_std(s)
-    diag = np.diag(mean)
-    off = mean[~np.eye(len(mean), dtype=bool)]
-    return float(diag.mean()), float(off.mean()) if off.size else float("nan")
+    off = mean[~same]
+    return float(mean[same].mean()), float(off.mean()) if off.size else float("nan")
+
+
+def drop_ratio(isp_scores, corruption_scores, train_names=None, test_names=None) -> float:
+    """How many times larger the mean corruption drop is than the mean ISP drop (paper: >13 and >4)."""
+    d_isp = np.subtract(*isp_drop(isp_scores, train_names, test_names))
+    d_cor = np.subtract(*corruption_drop(corruption_scores))
+    return float(d_cor / d_isp) if d_isp != 0 else float("inf")
 
 
 def corruption_drop(scores) -> tuple[float, float]:
@@ -55,13 +77,6 @@ def corruption_drop(scores) -> tuple[float, float]:
         raise ValueError("scores: a corruption grid needs the clean column plus at least one corruption")
     mean, _ = grid_mean_std(s)
     return float(mean[:, 0].mean()), float(mean[:, 1:].mean())
-
-
-def drop_ratio(isp_scores, corruption_scores) -> float:
-    """How many times larger the mean corruption drop is than the mean ISP drop (paper: >13 and >4)."""
-    d_isp = np.subtract(*isp_drop(isp_scores))
-    d_cor = np.subtract(*corruption_drop(corruption_scores))
-    return float(d_cor / d_isp) if d_isp != 0 else float("inf")
 
 
 def ranking(scores, names) -> list[tuple[int, str, float]]:
@@ -121,12 +136,14 @@ class GridSummary:
     top3_overlap: set
 
     @classmethod
-    def from_grids(cls, isp_scores, corruption_scores, train_names) -> "GridSummary":
-        a, b = isp_drop(isp_scores)
+    def from_grids(cls, isp_scores, corruption_scores, train_names, test_names=None) -> "GridSummary":
+        if test_names is None:
+            test_names = train_names
+        a, b = isp_drop(isp_scores, train_names, test_names)
         c, d = corruption_drop(corruption_scores)
         r_isp = ranking(isp_scores, train_names)
         r_cor = ranking(corruption_scores, train_names)
-        return cls(a, b, c, d, drop_ratio(isp_scores, corruption_scores), r_isp, r_cor, top_k_overlap(r_isp, r_cor))
+        return cls(a, b, c, d, drop_ratio(isp_scores, corruption_scores, train_names, test_names), r_isp, r_cor, top_k_overlap(r_isp, r_cor))
 
     def to_text(self, metric: str = "accuracy") -> str:
         return (

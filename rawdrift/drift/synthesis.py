@@ -120,7 +120,7 @@ class SynthesisResult:
 
     # -- analysis ---------------------------------------------------------------------------
     def summary(self) -> GridSummary:
-        return GridSummary.from_grids(self.isp_scores, self.corruption_scores, self.train_configs)
+        return GridSummary.from_grids(self.isp_scores, self.corruption_scores, self.train_configs, self.test_configs)
 
     def normalised_corruption_error(self) -> dict[str, float]:
         """ImageNet-C style error of each training configuration relative to ``config['baseline']``."""

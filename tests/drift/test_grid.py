@@ -65,6 +65,8 @@ def test_heatmap_draws_ranks_and_stars():
     [
         (lambda: grid_mean_std(np.zeros((2, 2))), r"scores: expected an array \(train, test, fold\)"),
         (lambda: isp_drop(np.zeros((2, 3, 1))), "must be square"),
+        (lambda: isp_drop(np.zeros((1, 2, 1)), ["a"], ["b", "c"]), r"training configurations \['a'\] are not among"),
+        (lambda: isp_drop(np.zeros((1, 2, 1)), ["a"], ["a"]), "1x1 names for a grid"),
         (lambda: corruption_drop(np.zeros((2, 1, 1))), "needs the clean column"),
         (lambda: ranking(np.zeros((2, 2, 1)), ["a"]), "names: expected 2"),
         (lambda: normalised_error(np.zeros((2, 2, 1)), 5), "baseline: expected a row index"),

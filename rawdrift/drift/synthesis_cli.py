@@ -1,0 +1,42 @@
+"""``rawdrift synthesis``: run the drift-synthesis grid and write tables and figures."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    from ..data.base import DATASET_NAMES
+    from ..presets import PRESET_NAMES
+
+    parser.add_argument("--dataset", default="synthetic-microscopy", choices=DATASET_NAMES)
+    parser.add_argument("--preset", choices=PRESET_NAMES, help="default: $RAWDRIFT_PRESET or lab")
+    parser.add_argument("--task", choices=("classification", "segmentation"), help="default: the dataset's task")
+    parser.add_argument("--out", required=True, help="result folder (resumable: rerun to continue)")
+    parser.add_argument("--train-configs", nargs="+", metavar="CFG", help="default: all 12 (e.g. bi,s,ga ma,u,me)")
+    parser.add_argument("--test-configs", nargs="+", metavar="CFG", help="default: all 12")
+    parser.add_argument("--folds", type=int, help="k of the k-fold cross-validation (default: preset)")
+    parser.add_argument("--epochs", type=int, help="training epochs per model (default: preset)")
+    parser.add_argument("--severities", nargs="+", type=int, default=[3], help="corruption severities (default: 3)")
+    parser.add_argument("--corruptions", nargs="+", help="default: the 10 ISP-plausible ones")
+    parser.add_argument("--intensity", type=float, default=1.0)
+    parser.add_argument("--n", type=int, help="dataset size (synthetic data)")
+    parser.add_argument("--root", help="folder of a real dataset")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(args) -> int:
+    from .synthesis import SynthesisConfig, run_synthesis
+
+    cfg = SynthesisConfig(
+        dataset=args.dataset, preset=args.preset, task=args.task, out=args.out,
+        train_configs=tuple(args.train_configs) if args.train_configs else None,
+        test_configs=tuple(args.test_configs) if args.test_configs else None,
+        folds=args.folds, epochs=args.epochs, severities=tuple(args.severities),
+        corruptions=tuple(args.corruptions) if args.corruptions else None, intensity=args.intensity,
+        n=args.n, root=args.root, device=args.device, seed=args.seed, progress=not args.quiet,
+    )
+    result = run_synthesis(cfg)
+    print(result.to_markdown())
+    print(f"\nwritten to {cfg.out}: result.json, grid.npz, summary.md, isp_grid.csv, corruption_grid.csv, grids.png")
+    return 0
