@@ -190,3 +190,16 @@ def test_drone_extra_top_folder_and_intensity_error(tmp_path):
     with pytest.raises(ValueError, match="available intensities: 0.1, 1.0"):
         RawDrone(tmp_path, intensity=0.75, tile_size=8)
     assert available_intensities(tmp_path / "nothing") == ()
+
+
+def test_drone_interrupted_tiling_leaves_no_tile_folder(drone_root):
+    root, _ = drone_root
+    frame = root / "drone" / "images_full" / "raw_scale100" / "DJI_0001.tif"
+    data = frame.read_bytes()
+    frame.write_bytes(data[: len(data) - 200])  # header intact, pixel data cut short
+    with pytest.raises(ValueError, match=r"DJI_0001.tif: cannot read this TIFF \(truncated or damaged\?\)"):
+        RawDrone(root, tile_size=8)
+    tiles = root / "drone" / "images_tiles_8"
+    assert not (tiles / "raw_scale100").exists() and not list(tiles.glob("*.part"))
+    frame.write_bytes(data)  # repaired: the next run completes
+    assert len(RawDrone(root, tile_size=8)) == 3
