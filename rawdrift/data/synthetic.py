@@ -43,7 +43,7 @@ from ..raw.sensor import DRONE_SENSOR, MICROSCOPY_SENSOR, WHITE_DN, SensorModel,
 from .base import RawDataset
 
 # Bump whenever a change to this file changes generated data (it is part of the cache key).
-VERSION = 1
+VERSION = 3
 
 REF = 256.0  # reference field of view in reference pixels
 CHUNK = 32  # samples rendered per vectorised batch (fixed: part of the noise streams)
@@ -124,15 +124,14 @@ def _smooth_noise(n: int, size: int, sigma_ref, gen: torch.Generator, angle=None
 
 
 def gaussian_blur(x: Tensor, sigma_px: float) -> Tensor:
-    """Separable Gaussian blur of ``(B, C, H, W)`` with scipy ``reflect`` borders (radius 4 sigma)."""
-    from ..isp.filters import convolve2d
+    """Gaussian blur of ``(B, C, H, W)`` (``scipy.ndimage.gaussian_filter`` over H and W,
+    ``reflect`` borders, truncated at 4 sigma); a no-op below 0.2 px."""
+    from scipy.ndimage import gaussian_filter
 
     if sigma_px < 0.2:
         return x
-    r = max(1, int(math.ceil(4 * sigma_px)))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma_px) ** 2)
-    k = k / k.sum()
-    return convolve2d(convolve2d(x, k[None, :]), k[:, None])
+    out = gaussian_filter(x.detach().cpu().numpy(), sigma=(0, 0, sigma_px, sigma_px), mode="reflect", truncate=4.0)
+    return torch.from_numpy(out).to(x.device)
 
 
 def _soft(d: Tensor, soft: float) -> Tensor:
@@ -160,11 +159,9 @@ class SyntheticRawDataset(RawDataset):
         self.camera = self.sensor.camera(self.name)
         self.cache_path = cache_dir("synthetic") / f"{self.name}-{self.cache_key()}.npz"
         self.cache_hit = False
-        if cache and self.cache_path.exists():
-            with np.load(self.cache_path) as f:
-                arrays = {k: f[k] for k in f.files}
-            self.cache_hit = True
-        else:
+        arrays = self._load_cache() if cache else None
+        self.cache_hit = arrays is not None
+        if arrays is None:
             arrays = self._generate()
             if cache:
                 write_npz(self.cache_path, **arrays)
@@ -172,6 +169,19 @@ class SyntheticRawDataset(RawDataset):
         self._raw = torch.from_numpy(arrays["raw"].astype(np.float32) / np.float32(WHITE_DN))
 
     # -- parameters and cache
+    def _load_cache(self) -> dict | None:
+        """The cached arrays, or ``None`` when missing or unreadable (then they are regenerated)."""
+        if not self.cache_path.exists():
+            return None
+        try:
+            with np.load(self.cache_path) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError):
+            return None
+        if arrays.get("raw") is None or arrays["raw"].shape != (self.n, self.size, self.size):
+            return None
+        return arrays
+
     def params(self) -> dict:
         return {
             "version": VERSION, "name": self.name, "n": self.n, "size": self.size,
@@ -466,15 +476,19 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         # red blood cells: discs with central pallor, outside the white cell
         rbc = torch.zeros(n, s, s)
         ctr = _t(sel["centre"])
-        for j in range(MAX_RBC):
-            rr = _t(sel["rbc_radius"][:, j])
-            dist = R * (1 + _t(sel["ecc"])) + 0.7 * rr + _t(sel["rbc_dist"][:, j]) * 140
-            ang = _t(sel["rbc_angle"][:, j])
-            cx, cy = ctr[:, 0] + dist * torch.cos(ang), ctr[:, 1] + dist * torch.sin(ang)
+        for j in range(MAX_RBC):  # vectorised over the samples that have red cell j
+            mi = np.flatnonzero(sel["rbc_active"][:, j])
+            if mi.size == 0:
+                continue
+            m = torch.as_tensor(mi)
+            rr = _col(sel["rbc_radius"][mi, j])
+            dist = R[m] * (1 + _t(sel["ecc"][mi])) + 0.7 * rr[:, 0, 0] + _t(sel["rbc_dist"][mi, j]) * 140
+            ang = _t(sel["rbc_angle"][mi, j])
+            cx, cy = ctr[m, 0] + dist * torch.cos(ang), ctr[m, 1] + dist * torch.sin(ang)
             ru, rv = _local(xx, yy, cx, cy, ang)
-            d = torch.sqrt(ru**2 + (rv / _col(sel["rbc_shape"][:, j])) ** 2)
-            disc = _soft(rr[:, None, None] - d, soft) * (1 - 0.55 * torch.exp(-((d / (0.45 * rr[:, None, None])) ** 2)))
-            rbc = rbc + disc * _col(sel["rbc_active"][:, j].astype(np.float32))
+            d = torch.sqrt(ru**2 + (rv / _col(sel["rbc_shape"][mi, j])) ** 2)
+            disc = _soft(rr - d, soft) * (1 - 0.55 * torch.exp(-((d / (0.45 * rr)) ** 2)))
+            rbc[m] = rbc[m] + disc
         od = od + rbc.clamp(max=1.6)[:, None] * _t(RBC_OD)[None, :, None, None] * stain[:, 1, None, None, None]
         od = od * (1 + _t(sel["tint"]))[:, :, None, None] + _t([0.02, 0.03, 0.02])[None, :, None, None]
         field = ((xx - REF / 2) ** 2 + (yy - REF / 2) ** 2) / (REF / 2) ** 2
@@ -637,43 +651,48 @@ class SyntheticDrone(SyntheticRawDataset):
         canopy = torch.zeros(n, s, s)
         tshadow = torch.zeros(n, s, s)
         lumps = _smooth_noise(n, s, 4.0, gen)
-        for j in range(MAX_TREES):
-            cx, cy = _t(sel["tree_xy"][:, j, 0]), _t(sel["tree_xy"][:, j, 1])
-            tr = _t(sel["tree_r"][:, j])
-            tu, tv = _local(xx, yy, cx, cy, torch.zeros(n))
-            d = torch.sqrt(tu**2 + tv**2) / tr[:, None, None]
-            ok = _col(sel["tree_active"][:, j].astype(np.float32))
-            # a tree whose centre lies on the road is dropped
-            tperp = (-(cx - REF / 2) * torch.sin(ang) + (cy - REF / 2) * torch.cos(ang)) - _t(sel["road_offset"])
-            ok = ok * (1 - _col(((tperp.abs() < _t(sel["road_width"]) / 2 + tr).numpy() & (kind == 0)).astype(np.float32)))
-            canopy = torch.maximum(canopy, _soft((1 + 0.12 * lumps - d) * tr[:, None, None], soft * 2) * ok)
-            su, sv = _local(xx, yy, cx + 1.6 * sdx, cy + 1.6 * sdy, torch.zeros(n))
-            sd = torch.sqrt(su**2 + sv**2) / tr[:, None, None]
-            tshadow = torch.maximum(tshadow, _soft((1 - sd) * tr[:, None, None], soft * 3) * ok)
+        # a tree whose centre lies on a road is dropped
+        txy = sel["tree_xy"]
+        tperp = (-(txy[..., 0] - REF / 2) * np.sin(sel["road_angle"])[:, None]
+                 + (txy[..., 1] - REF / 2) * np.cos(sel["road_angle"])[:, None]) - sel["road_offset"][:, None]
+        on_road = (np.abs(tperp) < sel["road_width"][:, None] / 2 + sel["tree_r"]) & (kind == 0)[:, None]
+        tree_ok = sel["tree_active"] & ~on_road
+        for j in range(MAX_TREES):  # vectorised over the samples that have tree j
+            m = torch.as_tensor(np.flatnonzero(tree_ok[:, j]))
+            if len(m) == 0:
+                continue
+            cx, cy = _t(txy[m.numpy(), j, 0]), _t(txy[m.numpy(), j, 1])
+            tr = _col(sel["tree_r"][m.numpy(), j])
+            d = torch.sqrt((xx - cx[:, None, None]) ** 2 + (yy - cy[:, None, None]) ** 2) / tr
+            canopy[m] = torch.maximum(canopy[m], _soft((1 + 0.12 * lumps[m] - d) * tr, soft * 2))
+            sx, sy = cx + 1.6 * sdx[m], cy + 1.6 * sdy[m]
+            sd = torch.sqrt((xx - sx[:, None, None]) ** 2 + (yy - sy[:, None, None]) ** 2) / tr
+            tshadow[m] = torch.maximum(tshadow[m], _soft((1 - sd) * tr, soft * 3))
         # cars: shadows first, then bodies; the mask is rasterised from the same rectangles
         car_id = torch.zeros(n, s, s, dtype=torch.int64)
         cshadow = torch.zeros(n, s, s)
         body = torch.zeros(n, 3, s, s)
-        cars = sel["cars"]
-        for j in range(MAX_CARS):
-            ok = torch.as_tensor(sel["active"][:, j])
-            if not ok.any():
+        glass_col = _t([0.03, 0.035, 0.045])[None, :, None, None]
+        for j in range(MAX_CARS):  # vectorised over the samples that have car j
+            mi = np.flatnonzero(sel["active"][:, j])
+            if mi.size == 0:
                 continue
-            cx, cy, ca = _t(cars[:, j, 0]), _t(cars[:, j, 1]), _t(cars[:, j, 2])
-            L = _col(CAR_L * sel["size_jit"][:, j, 0])
-            W = _col(CAR_W * sel["size_jit"][:, j, 1])
+            m = torch.as_tensor(mi)
+            car = sel["cars"][mi, j]
+            cx, cy, ca = _t(car[:, 0]), _t(car[:, 1]), _t(car[:, 2])
+            L = _col(CAR_L * sel["size_jit"][mi, j, 0])
+            W = _col(CAR_W * sel["size_jit"][mi, j, 1])
             cu, cv = _local(xx, yy, cx, cy, ca)
-            inside = (cu.abs() <= L / 2) & (cv.abs() <= W / 2) & ok[:, None, None]
-            su, sv = _local(xx, yy, cx + sdx, cy + sdy, ca)
-            sh = _soft(torch.minimum(L / 2 + 2 - su.abs(), W / 2 + 2 - sv.abs()), soft * 2) * ok[:, None, None]
-            cshadow = torch.maximum(cshadow, sh)
-            colour = _t(CAR_COLOURS[cars[:, j, 3].astype(int)])[:, :, None, None]
+            inside = (cu.abs() <= L / 2) & (cv.abs() <= W / 2)
+            su, sv = _local(xx, yy, cx + sdx[m], cy + sdy[m], ca)
+            sh = _soft(torch.minimum(L / 2 + 2 - su.abs(), W / 2 + 2 - sv.abs()), soft * 2)
+            cshadow[m] = torch.maximum(cshadow[m], sh)
+            colour = _t(CAR_COLOURS[car[:, 3].astype(int)])[:, :, None, None]
             roof = 1 + 0.12 * torch.exp(-((cu / (0.2 * L)) ** 2 + (cv / (0.3 * W)) ** 2))  # specular roof highlight
             glass = ((cu > 0.12 * L) & (cu < 0.30 * L) | (cu < -0.28 * L) & (cu > -0.40 * L)) & (cv.abs() < 0.42 * W)
-            paint_c = colour * roof[:, None]
-            paint_c = torch.where(glass[:, None], _t([0.03, 0.035, 0.045])[None, :, None, None], paint_c)
-            body = torch.where(inside[:, None], paint_c, body)
-            car_id = torch.where(inside, torch.full_like(car_id, j + 1), car_id)
+            paint_c = torch.where(glass[:, None], glass_col, colour * roof[:, None])
+            body[m] = torch.where(inside[:, None], paint_c, body[m])
+            car_id[m] = torch.where(inside, torch.full_like(car_id[m], j + 1), car_id[m])
         mask = car_id > 0
         shade = 1 - 0.65 * torch.maximum(tshadow * (1 - canopy), cshadow)
         refl = refl * shade[:, None]

@@ -215,3 +215,13 @@ def test_intensity_ladder_and_indices(tmp_path):
     plt.close(fig)
     with pytest.raises(ValueError, match="indices"):
         contact_sheet(ds, indices=[])
+
+
+def test_corrupt_cache_is_regenerated(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAWDRIFT_CACHE", str(tmp_path))
+    a = SyntheticMicroscopy(n=2, size=16)
+    a.cache_path.write_bytes(b"not an npz")
+    b = SyntheticMicroscopy(n=2, size=16)
+    assert not b.cache_hit and torch.equal(a.raw_tensor(), b.raw_tensor())
+    assert SyntheticMicroscopy(n=2, size=16).cache_hit
+    assert SyntheticMicroscopy(n=2, size=16, intensity=np.float32(0.5), cache=False).intensity == 0.5
