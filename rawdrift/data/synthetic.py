@@ -43,7 +43,7 @@ from ..raw.sensor import DRONE_SENSOR, MICROSCOPY_SENSOR, WHITE_DN, SensorModel,
 from .base import RawDataset
 
 # Bump whenever a change to this file changes generated data (it is part of the cache key).
-VERSION = 1
+VERSION = 5
 
 REF = 256.0  # reference field of view in reference pixels
 CHUNK = 32  # samples rendered per vectorised batch (fixed: part of the noise streams)
@@ -124,15 +124,14 @@ def _smooth_noise(n: int, size: int, sigma_ref, gen: torch.Generator, angle=None
 
 
 def gaussian_blur(x: Tensor, sigma_px: float) -> Tensor:
-    """Separable Gaussian blur of ``(B, C, H, W)`` with scipy ``reflect`` borders (radius 4 sigma)."""
-    from ..isp.filters import convolve2d
+    """Gaussian blur of ``(B, C, H, W)`` (``scipy.ndimage.gaussian_filter`` over H and W,
+    ``reflect`` borders, truncated at 4 sigma); a no-op below 0.2 px."""
+    from scipy.ndimage import gaussian_filter
 
     if sigma_px < 0.2:
         return x
-    r = max(1, int(math.ceil(4 * sigma_px)))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma_px) ** 2)
-    k = k / k.sum()
-    return convolve2d(convolve2d(x, k[None, :]), k[:, None])
+    out = gaussian_filter(x.detach().cpu().numpy(), sigma=(0, 0, sigma_px, sigma_px), mode="reflect", truncate=4.0)
+    return torch.from_numpy(out).to(x.device)
 
 
 def _soft(d: Tensor, soft: float) -> Tensor:
@@ -160,11 +159,9 @@ class SyntheticRawDataset(RawDataset):
         self.camera = self.sensor.camera(self.name)
         self.cache_path = cache_dir("synthetic") / f"{self.name}-{self.cache_key()}.npz"
         self.cache_hit = False
-        if cache and self.cache_path.exists():
-            with np.load(self.cache_path) as f:
-                arrays = {k: f[k] for k in f.files}
-            self.cache_hit = True
-        else:
+        arrays = self._load_cache() if cache else None
+        self.cache_hit = arrays is not None
+        if arrays is None:
             arrays = self._generate()
             if cache:
                 write_npz(self.cache_path, **arrays)
@@ -172,6 +169,19 @@ class SyntheticRawDataset(RawDataset):
         self._raw = torch.from_numpy(arrays["raw"].astype(np.float32) / np.float32(WHITE_DN))
 
     # -- parameters and cache
+    def _load_cache(self) -> dict | None:
+        """The cached arrays, or ``None`` when missing or unreadable (then they are regenerated)."""
+        if not self.cache_path.exists():
+            return None
+        try:
+            with np.load(self.cache_path) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError):
+            return None
+        if arrays.get("raw") is None or arrays["raw"].shape != (self.n, self.size, self.size):
+            return None
+        return arrays
+
     def params(self) -> dict:
         return {
             "version": VERSION, "name": self.name, "n": self.n, "size": self.size,
@@ -260,12 +270,14 @@ GRANULE_OD = {  # granule colour, coarse?, density threshold (higher = fewer gra
     "EOS": ([0.04, 0.62, 0.85], True, -0.3), "BAS": ([1.10, 1.45, 0.55], True, 0.1),
     "NGS": ([0.10, 0.17, 0.09], False, 0.2), "NGB": ([0.10, 0.17, 0.09], False, 0.2),
 }
-CELL_RADIUS = {  # cell radius range in reference pixels (~0.16 µm each)
-    "BAS": (34, 41), "EOS": (39, 47), "KSC": (40, 58), "LYA": (38, 47), "LYT": (25, 31),
-    "MON": (45, 55), "NGB": (37, 45), "NGS": (37, 45), "UNC": (18, 40),
+CELL_RADIUS = {  # cell radius range in reference pixels (~0.16 µm each); ranges overlap on purpose
+    "BAS": (32, 42), "EOS": (36, 47), "KSC": (38, 58), "LYA": (33, 46), "LYT": (24, 34),
+    "MON": (40, 55), "NGB": (35, 46), "NGS": (35, 46), "UNC": (18, 40),
 }
-MICROSCOPY_PSF_REF = 1.2  # Gaussian sigma of the microscope PSF in reference pixels
+MICROSCOPY_PSF_REF = (0.9, 2.0)  # range of the Gaussian PSF sigma (focus varies) in reference pixels
 MAX_RBC = 7
+CONFUSABLE = {"LYT": "LYA", "LYA": "LYT", "NGS": "NGB", "NGB": "NGS", "MON": "LYA", "EOS": "NGS",
+              "BAS": "EOS", "KSC": "UNC", "UNC": "KSC"}
 
 
 def _lobe_union(u, v, centres, radius, soft):
@@ -298,12 +310,12 @@ def _nucleus(cls: str, u, v, z: Tensor, soft: float):
         a, b = 0.62 + 0.06 * z[:, 0], 0.50 + 0.06 * z[:, 1]
         rr = torch.sqrt(((u + 0.08) / a[:, None, None]) ** 2 + (v / b[:, None, None]) ** 2)
         body = _soft((1 - rr) * b[:, None, None], soft)
-        ci = 0.40 + 0.1 * z[:, 2]
+        ci = 0.40 + 0.25 * z[:, 2]  # notch depth varies: some monocyte nuclei are nearly oval
         notch = _soft(0.30 + 0.06 * z[:, 3, None, None] - torch.sqrt((u - ci[:, None, None]) ** 2 + v**2), soft)
         mask = body * (1 - notch)
         strength = 0.85 * one
     elif cls == "NGS":
-        k = 3 + (z[:, 0] * 3).floor().clamp(max=2)  # 3..5 lobes
+        k = 2 + (z[:, 0] * 4).floor().clamp(max=3)  # 2..5 lobes
         span = 3.4 + 1.2 * z[:, 1]
         ring = 0.40 + 0.05 * z[:, 2]
         rad = 0.20 + 0.05 * z[:, 3]
@@ -359,10 +371,18 @@ class SyntheticMicroscopy(SyntheticRawDataset):
 
     Class morphology (cell radius in ~0.16 µm reference pixels): LYT small round dense
     nucleus, thin blue cytoplasm; LYA larger, eccentric irregular nucleus, deep blue
-    cytoplasm; MON large, kidney-shaped lighter nucleus, grey-blue cytoplasm; NGS 3-5
+    cytoplasm; MON large, kidney-shaped lighter nucleus, grey-blue cytoplasm; NGS 2-5
     lobes joined by strands; NGB a C-shaped band; EOS bilobed with orange granules;
     BAS dark purple granules obscuring the nucleus; KSC a pale smeared smudge of
-    streaky chromatin without cytoplasm; UNC debris fragments.
+    streaky chromatin without cytoplasm; UNC debris fragments. Size ranges overlap
+    between classes, and stain strength, colour tint, focus (PSF width) and
+    granule density vary per cell.
+
+    ``ambiguity`` (default 0.08) is the fraction of cells drawn with the morphology
+    of a confusable class while keeping their own label (LYT<->LYA, NGS<->NGB,
+    MON->LYA, EOS->NGS, BAS->EOS, KSC<->UNC): a model of transitional forms and of
+    annotator disagreement, which keeps the task from being trivially separable
+    (a small CNN reaches roughly 90% rather than 100%).
     """
 
     name = "synthetic-microscopy"
@@ -370,6 +390,16 @@ class SyntheticMicroscopy(SyntheticRawDataset):
     classes = MICROSCOPY_CLASSES
     sensor = MICROSCOPY_SENSOR
     _code = 11
+
+    def __init__(self, n=None, size=None, intensity: float = 1.0, seed: int = 0, cache: bool = True, preset=None,
+                 ambiguity: float = 0.08):
+        from .._checks import check_range
+
+        self.ambiguity = float(check_range(ambiguity, "ambiguity", 0.0, 1.0))
+        super().__init__(n=n, size=size, intensity=intensity, seed=seed, cache=cache, preset=preset)
+
+    def params(self) -> dict:
+        return {**super().params(), "ambiguity": self.ambiguity}
 
     @staticmethod
     def _preset_n(p):
@@ -379,19 +409,24 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         n = self.n
         counts = class_counts(n)
         labels = rng.permutation(np.repeat(np.arange(len(self.classes)), counts))
-        lo = np.array([CELL_RADIUS[c][0] for c in self.classes])[labels]
-        hi = np.array([CELL_RADIUS[c][1] for c in self.classes])[labels]
+        partner = np.array([self.classes.index(CONFUSABLE[c]) for c in self.classes])
+        shape = np.where(rng.random(n) < self.ambiguity, partner[labels], labels)
+        lo = np.array([CELL_RADIUS[c][0] for c in self.classes])[shape]
+        hi = np.array([CELL_RADIUS[c][1] for c in self.classes])[shape]
         rbc_n = rng.integers(2, MAX_RBC + 1, size=n)
         return {
             "labels": labels,
+            "shape": shape,
             "radius": rng.uniform(lo, hi),
             "centre": REF / 2 + rng.normal(0, 8, size=(n, 2)),
             "theta": rng.uniform(0, 2 * np.pi, size=n),
             "ecc": rng.uniform(0.0, 0.12, size=n),
             "harm": rng.uniform(0, 2 * np.pi, size=(n, 3)),
             "z": rng.random((n, 12)),
-            "stain": np.exp(rng.normal(0, 0.12, size=(n, 2))),  # nuclear and eosin stain strength
-            "tint": rng.normal(0, 0.03, size=(n, 3)),
+            "stain": np.exp(rng.normal(0, 0.2, size=(n, 2))),  # nuclear and eosin stain strength
+            "tint": rng.normal(0, 0.06, size=(n, 3)),
+            "psf": rng.uniform(*MICROSCOPY_PSF_REF, size=n),
+            "granule_shift": rng.normal(0, 0.25, size=n),
             "illum": rng.uniform(0.90, 0.96, size=n),
             "rbc_active": np.arange(MAX_RBC)[None, :] < rbc_n[:, None],
             "rbc_angle": rng.uniform(0, 2 * np.pi, size=(n, MAX_RBC)),
@@ -401,14 +436,14 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         }
 
     def _scene_arrays(self, scene) -> dict:
-        return {"labels": scene["labels"].astype(np.int64)}
+        return {"labels": scene["labels"].astype(np.int64), "shape": scene["shape"].astype(np.int64)}
 
     def _render(self, scene, idx, gen):
         n, s = len(idx), self.size
         xx, yy = _grid(s)
         soft = max(0.6, 0.5 * REF / s)  # edge width in reference pixels: at least half an output pixel
         sel = {k: v[idx] for k, v in scene.items()}
-        labels = sel["labels"]
+        labels = sel["shape"]  # the morphology drawn (differs from the label for ambiguous cells)
         R = _t(sel["radius"])
         u, v = _local(xx, yy, _t(sel["centre"][:, 0]), _t(sel["centre"][:, 1]), _t(sel["theta"]))
         e = _col(sel["ecc"])
@@ -447,7 +482,7 @@ class SyntheticMicroscopy(SyntheticRawDataset):
             if cname in GRANULE_OD:
                 colour, is_coarse, thr = GRANULE_OD[cname]
                 tex = coarse[mt] if is_coarse else fine[mt]
-                g = _soft(tex - thr, 0.15) * cell[mt]
+                g = _soft(tex - thr - _col(sel["granule_shift"][m]), 0.15) * cell[mt]
                 if cname == "EOS":
                     g = g * (1 - 0.8 * nucleus[mt])
                 gran[mt] = g[:, None] * _t(colour)[None, :, None, None]
@@ -466,20 +501,26 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         # red blood cells: discs with central pallor, outside the white cell
         rbc = torch.zeros(n, s, s)
         ctr = _t(sel["centre"])
-        for j in range(MAX_RBC):
-            rr = _t(sel["rbc_radius"][:, j])
-            dist = R * (1 + _t(sel["ecc"])) + 0.7 * rr + _t(sel["rbc_dist"][:, j]) * 140
-            ang = _t(sel["rbc_angle"][:, j])
-            cx, cy = ctr[:, 0] + dist * torch.cos(ang), ctr[:, 1] + dist * torch.sin(ang)
+        for j in range(MAX_RBC):  # vectorised over the samples that have red cell j
+            mi = np.flatnonzero(sel["rbc_active"][:, j])
+            if mi.size == 0:
+                continue
+            m = torch.as_tensor(mi)
+            rr = _col(sel["rbc_radius"][mi, j])
+            dist = R[m] * (1 + _t(sel["ecc"][mi])) + 0.7 * rr[:, 0, 0] + _t(sel["rbc_dist"][mi, j]) * 140
+            ang = _t(sel["rbc_angle"][mi, j])
+            cx, cy = ctr[m, 0] + dist * torch.cos(ang), ctr[m, 1] + dist * torch.sin(ang)
             ru, rv = _local(xx, yy, cx, cy, ang)
-            d = torch.sqrt(ru**2 + (rv / _col(sel["rbc_shape"][:, j])) ** 2)
-            disc = _soft(rr[:, None, None] - d, soft) * (1 - 0.55 * torch.exp(-((d / (0.45 * rr[:, None, None])) ** 2)))
-            rbc = rbc + disc * _col(sel["rbc_active"][:, j].astype(np.float32))
+            d = torch.sqrt(ru**2 + (rv / _col(sel["rbc_shape"][mi, j])) ** 2)
+            disc = _soft(rr - d, soft) * (1 - 0.55 * torch.exp(-((d / (0.45 * rr)) ** 2)))
+            rbc[m] = rbc[m] + disc
         od = od + rbc.clamp(max=1.6)[:, None] * _t(RBC_OD)[None, :, None, None] * stain[:, 1, None, None, None]
         od = od * (1 + _t(sel["tint"]))[:, :, None, None] + _t([0.02, 0.03, 0.02])[None, :, None, None]
         field = ((xx - REF / 2) ** 2 + (yy - REF / 2) ** 2) / (REF / 2) ** 2
         illum = _col(sel["illum"])[:, None] * (1 - 0.06 * field)[None, None] * _t([0.97, 1.0, 0.96])[None, :, None, None]
-        radiance = gaussian_blur(illum * torch.exp(-od), MICROSCOPY_PSF_REF * s / REF).clamp(0, 1)
+        sharp = illum * torch.exp(-od)
+        radiance = torch.stack([gaussian_blur(sharp[k : k + 1], float(sel["psf"][k]) * s / REF)[0] for k in range(n)])
+        radiance = radiance.clamp(0, 1)
         extra = {"nucleus_area": (nucleus > 0.5).float().mean(dim=(1, 2)).numpy() * REF**2 / 1.0}
         return radiance, extra
 
@@ -491,6 +532,7 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         i = self._check_index(i)
         label = int(self._arrays["labels"][i])
         meta = {"index": i, "intensity": self.intensity, "seed": self.seed, "class_name": self.classes[label],
+                "morphology": self.classes[int(self._arrays["shape"][i])],
                 "nucleus_area": float(self._arrays["nucleus_area"][i])}
         return self._raw[i : i + 1], label, meta
 
@@ -637,43 +679,48 @@ class SyntheticDrone(SyntheticRawDataset):
         canopy = torch.zeros(n, s, s)
         tshadow = torch.zeros(n, s, s)
         lumps = _smooth_noise(n, s, 4.0, gen)
-        for j in range(MAX_TREES):
-            cx, cy = _t(sel["tree_xy"][:, j, 0]), _t(sel["tree_xy"][:, j, 1])
-            tr = _t(sel["tree_r"][:, j])
-            tu, tv = _local(xx, yy, cx, cy, torch.zeros(n))
-            d = torch.sqrt(tu**2 + tv**2) / tr[:, None, None]
-            ok = _col(sel["tree_active"][:, j].astype(np.float32))
-            # a tree whose centre lies on the road is dropped
-            tperp = (-(cx - REF / 2) * torch.sin(ang) + (cy - REF / 2) * torch.cos(ang)) - _t(sel["road_offset"])
-            ok = ok * (1 - _col(((tperp.abs() < _t(sel["road_width"]) / 2 + tr).numpy() & (kind == 0)).astype(np.float32)))
-            canopy = torch.maximum(canopy, _soft((1 + 0.12 * lumps - d) * tr[:, None, None], soft * 2) * ok)
-            su, sv = _local(xx, yy, cx + 1.6 * sdx, cy + 1.6 * sdy, torch.zeros(n))
-            sd = torch.sqrt(su**2 + sv**2) / tr[:, None, None]
-            tshadow = torch.maximum(tshadow, _soft((1 - sd) * tr[:, None, None], soft * 3) * ok)
+        # a tree whose centre lies on a road is dropped
+        txy = sel["tree_xy"]
+        tperp = (-(txy[..., 0] - REF / 2) * np.sin(sel["road_angle"])[:, None]
+                 + (txy[..., 1] - REF / 2) * np.cos(sel["road_angle"])[:, None]) - sel["road_offset"][:, None]
+        on_road = (np.abs(tperp) < sel["road_width"][:, None] / 2 + sel["tree_r"]) & (kind == 0)[:, None]
+        tree_ok = sel["tree_active"] & ~on_road
+        for j in range(MAX_TREES):  # vectorised over the samples that have tree j
+            m = torch.as_tensor(np.flatnonzero(tree_ok[:, j]))
+            if len(m) == 0:
+                continue
+            cx, cy = _t(txy[m.numpy(), j, 0]), _t(txy[m.numpy(), j, 1])
+            tr = _col(sel["tree_r"][m.numpy(), j])
+            d = torch.sqrt((xx - cx[:, None, None]) ** 2 + (yy - cy[:, None, None]) ** 2) / tr
+            canopy[m] = torch.maximum(canopy[m], _soft((1 + 0.12 * lumps[m] - d) * tr, soft * 2))
+            sx, sy = cx + 1.6 * sdx[m], cy + 1.6 * sdy[m]
+            sd = torch.sqrt((xx - sx[:, None, None]) ** 2 + (yy - sy[:, None, None]) ** 2) / tr
+            tshadow[m] = torch.maximum(tshadow[m], _soft((1 - sd) * tr, soft * 3))
         # cars: shadows first, then bodies; the mask is rasterised from the same rectangles
         car_id = torch.zeros(n, s, s, dtype=torch.int64)
         cshadow = torch.zeros(n, s, s)
         body = torch.zeros(n, 3, s, s)
-        cars = sel["cars"]
-        for j in range(MAX_CARS):
-            ok = torch.as_tensor(sel["active"][:, j])
-            if not ok.any():
+        glass_col = _t([0.03, 0.035, 0.045])[None, :, None, None]
+        for j in range(MAX_CARS):  # vectorised over the samples that have car j
+            mi = np.flatnonzero(sel["active"][:, j])
+            if mi.size == 0:
                 continue
-            cx, cy, ca = _t(cars[:, j, 0]), _t(cars[:, j, 1]), _t(cars[:, j, 2])
-            L = _col(CAR_L * sel["size_jit"][:, j, 0])
-            W = _col(CAR_W * sel["size_jit"][:, j, 1])
+            m = torch.as_tensor(mi)
+            car = sel["cars"][mi, j]
+            cx, cy, ca = _t(car[:, 0]), _t(car[:, 1]), _t(car[:, 2])
+            L = _col(CAR_L * sel["size_jit"][mi, j, 0])
+            W = _col(CAR_W * sel["size_jit"][mi, j, 1])
             cu, cv = _local(xx, yy, cx, cy, ca)
-            inside = (cu.abs() <= L / 2) & (cv.abs() <= W / 2) & ok[:, None, None]
-            su, sv = _local(xx, yy, cx + sdx, cy + sdy, ca)
-            sh = _soft(torch.minimum(L / 2 + 2 - su.abs(), W / 2 + 2 - sv.abs()), soft * 2) * ok[:, None, None]
-            cshadow = torch.maximum(cshadow, sh)
-            colour = _t(CAR_COLOURS[cars[:, j, 3].astype(int)])[:, :, None, None]
+            inside = (cu.abs() <= L / 2) & (cv.abs() <= W / 2)
+            su, sv = _local(xx, yy, cx + sdx[m], cy + sdy[m], ca)
+            sh = _soft(torch.minimum(L / 2 + 2 - su.abs(), W / 2 + 2 - sv.abs()), soft * 2)
+            cshadow[m] = torch.maximum(cshadow[m], sh)
+            colour = _t(CAR_COLOURS[car[:, 3].astype(int)])[:, :, None, None]
             roof = 1 + 0.12 * torch.exp(-((cu / (0.2 * L)) ** 2 + (cv / (0.3 * W)) ** 2))  # specular roof highlight
             glass = ((cu > 0.12 * L) & (cu < 0.30 * L) | (cu < -0.28 * L) & (cu > -0.40 * L)) & (cv.abs() < 0.42 * W)
-            paint_c = colour * roof[:, None]
-            paint_c = torch.where(glass[:, None], _t([0.03, 0.035, 0.045])[None, :, None, None], paint_c)
-            body = torch.where(inside[:, None], paint_c, body)
-            car_id = torch.where(inside, torch.full_like(car_id, j + 1), car_id)
+            paint_c = torch.where(glass[:, None], glass_col, colour * roof[:, None])
+            body[m] = torch.where(inside[:, None], paint_c, body[m])
+            car_id[m] = torch.where(inside, torch.full_like(car_id[m], j + 1), car_id[m])
         mask = car_id > 0
         shade = 1 - 0.65 * torch.maximum(tshadow * (1 - canopy), cshadow)
         refl = refl * shade[:, None]

@@ -32,6 +32,7 @@ slope ``gain / 65535`` and an offset set by read noise.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 
 import torch
@@ -48,6 +49,8 @@ INTENSITY_LEVELS = (1.0, 0.75, 0.5, 0.25, 0.10, 0.05, 0.01)
 
 def check_intensity(intensity, name: str = "intensity") -> float:
     """Raise unless ``intensity`` is a finite number in ``(0, 1]``; return it as float."""
+    if isinstance(intensity, numbers.Real) and not isinstance(intensity, bool):
+        intensity = float(intensity)  # accept numpy scalars
     check_range(intensity, name)
     if not 0 < intensity <= 1:
         raise ValueError(f"{name}: expected a photon-budget factor in (0, 1], got {intensity!r}")
