@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_drone, write_microscopy
+from .layouts import write_drone, write_microscopy
 
 from rawdrift.cli import main
 from rawdrift.raw.dng import write_dng

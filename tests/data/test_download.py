@@ -8,7 +8,7 @@ import threading
 import zipfile
 
 import pytest
-from conftest import write_microscopy
+from .layouts import write_microscopy
 
 from rawdrift.data.download import (
     RemoteFile,

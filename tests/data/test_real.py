@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from conftest import MICRO_COUNTS, write_drone, write_microscopy
+from .layouts import MICRO_COUNTS, write_drone, write_microscopy
 from PIL import Image
 
 from rawdrift.data.base import RawDataset, stratified_kfold

@@ -18,7 +18,7 @@ from rawdrift.isp.demosaic import (
 )
 from rawdrift.raw.cfa import PATTERNS, mosaic
 
-from conftest import ATOL  # per-dtype tolerances, defined once in tests/conftest.py
+from tests.conftest import ATOL  # per-dtype tolerances, defined once in tests/conftest.py
 
 REFERENCE = {
     "bilinear": cd.demosaicing_CFA_Bayer_bilinear,
