@@ -669,7 +669,7 @@ def analytic_oracle(dims: int = 3) -> tuple[Oracle, ParameterBox]:
     units of the widths ``(0.26, 0.30, 0.34)``. It imitates a model trained near one
     exposure/gamma/blur setting: accuracy near 0.95 there, falling to chance (0.2) far
     away. With ``h = 0.8`` the reliable set is a small ellipsoidal blob (a few percent of
-    the 3-D box, about 14% of the 2-D one), the minority side, as in the paper. ``dims``
+    the 3-D box, about 10% of the 2-D one), the minority side, as in the paper. ``dims``
     (1-3) keeps the first axes.
 
     >>> f, box = analytic_oracle(2)
@@ -690,3 +690,625 @@ def analytic_oracle(dims: int = 3) -> tuple[Oracle, ParameterBox]:
         return 0.2 + 0.75 * np.exp(-0.5 * r2) + 0.04 * (u[:, 0] - 0.5)
 
     return f, box
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. The experiment
+# ---------------------------------------------------------------------------------------------
+
+#: Sizes per preset. ``paper`` uses the paper's 4,096-point test grid (16^3) and budget 600.
+RELIABILITY_PRESETS = {
+    "ci": dict(dims=2, points_per_dim=6, budgets=(12,), seeds=(0,),
+               classifiers=("decision_tree", "logistic_regression"), n_init=4, n_candidates=500),
+    "lab": dict(dims=3, points_per_dim=8, budgets=(30, 60, 120), seeds=(0, 1, 2),
+                classifiers=CLASSIFIERS, n_init=5, n_candidates=2000),
+    "paper": dict(dims=3, points_per_dim=16, budgets=(600,), seeds=(0, 1, 2),
+                  classifiers=CLASSIFIERS, n_init=10, n_candidates=2000),
+}
+
+
+@dataclass
+class ReliabilityConfig:
+    """Settings of :func:`run_reliability`; ``None`` fields come from the preset.
+
+    Attributes:
+        preset: ``ci``, ``lab`` or ``paper`` (:data:`RELIABILITY_PRESETS`).
+        dims: dimensions of the analytic oracle (ignored when ``box`` is given).
+        box: the parameter box (a :class:`ParameterBox` or its ``to_dict()``); ``None``: the
+            analytic box with ``dims`` axes.
+        h: reliability threshold, reliable iff ``f(c) >= h``.
+        metric: name of the metric ``f`` computes (a label for tables).
+        points_per_dim: dense ground-truth grid per axis.
+        budgets: sampling budgets (sequential samplers are run once to the largest
+            budget; the smaller budgets are its first points).
+        samplers, rebalancers, classifiers: names from :data:`SAMPLERS`, :data:`REBALANCERS`,
+            :data:`CLASSIFIERS`.
+        seeds: one run of everything per seed.
+        n_init: random points before GP sampling starts.
+        v: SMOTE-GP variance threshold (standardised units, :func:`smote_gp_filter`).
+        synthetic_truth: how to check whether synthetic points are truly minority:
+            ``exact`` (evaluate ``f``; cheap oracles) or ``grid`` (nearest dense-grid label).
+        beta, delta, n_candidates: GP sampling (:func:`gp_sampling`).
+        oracle: a label of the oracle (``analytic``, ``isp``).
+        out: directory for the cached ground truth and the saved result.
+    """
+
+    preset: str = "lab"
+    dims: int | None = None
+    box: ParameterBox | dict | None = None
+    h: float = 0.8
+    metric: str = "accuracy"
+    points_per_dim: int | None = None
+    budgets: tuple[int, ...] | None = None
+    samplers: tuple[str, ...] = SAMPLERS
+    rebalancers: tuple[str, ...] = REBALANCERS
+    classifiers: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+    n_init: int | None = None
+    v: float = 0.005
+    synthetic_truth: str = "exact"
+    beta: float | None = None
+    delta: float = 0.1
+    n_candidates: int | None = None
+    oracle: str = "analytic"
+    out: Path | str | None = None
+
+    def resolved(self) -> "ReliabilityConfig":
+        """A copy with every ``None`` filled from the preset, validated."""
+        check_choice(self.preset, tuple(RELIABILITY_PRESETS), "preset")
+        p = RELIABILITY_PRESETS[self.preset]
+        c = replace(self, **{k: v for k, v in p.items() if getattr(self, k) is None})
+        box = c.box
+        if isinstance(box, dict):
+            box = ParameterBox.from_dict(box)
+        if box is None:
+            box = analytic_oracle(c.dims)[1]
+        elif not isinstance(box, ParameterBox):
+            raise TypeError(f"box: expected a ParameterBox or its dict, got {type(box).__name__}")
+        c = replace(c, box=box, dims=box.d, budgets=tuple(c.budgets), samplers=tuple(c.samplers),
+                    rebalancers=tuple(c.rebalancers), classifiers=tuple(c.classifiers), seeds=tuple(c.seeds))
+        check_range(c.h, "h")
+        check_range(c.v, "v", 0.0)
+        check_choice(c.synthetic_truth, SYNTHETIC_TRUTH, "synthetic_truth")
+        check_int(c.n_init, "n_init", minimum=1)
+        box.grid_shape(c.points_per_dim)
+        for name, values, allowed in (("samplers", c.samplers, SAMPLERS), ("rebalancers", c.rebalancers, REBALANCERS),
+                                      ("classifiers", c.classifiers, CLASSIFIERS)):
+            if not values:
+                raise ValueError(f"{name}: expected at least one name")
+            for v in values:
+                check_choice(v, allowed, name)
+        if not c.budgets:
+            raise ValueError("budgets: expected at least one budget")
+        for b in c.budgets:
+            check_int(b, "budgets", minimum=1)
+        if not c.seeds:
+            raise ValueError("seeds: expected at least one seed")
+        for s in c.seeds:
+            check_int(s, "seeds", minimum=0)
+        return c
+
+    def to_dict(self) -> dict:
+        d = asdict(replace(self, box=None))
+        d["box"] = self.box.to_dict() if isinstance(self.box, ParameterBox) else self.box
+        d["out"] = None if self.out is None else str(self.out)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReliabilityConfig":
+        d = dict(d)
+        for k in ("budgets", "samplers", "rebalancers", "classifiers", "seeds"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+@dataclass
+class ReliabilityResult:
+    """Everything :func:`run_reliability` measured; saves to and loads from a directory.
+
+    Attributes:
+        config: the resolved :class:`ReliabilityConfig`.
+        truth: ``(N,)`` oracle values on the dense grid (``config.box.grid(points_per_dim)``).
+        minority_reliable: whether the reliable side is the minority on the grid.
+        samples: ``{"sampler/seed": SampleSet}`` at the largest budget.
+        rows: one dict per (seed, sampler, budget, rebalancer, classifier) with the grid metrics.
+        positives: one dict per (seed, sampler, budget): minority points found.
+        synthetic: one dict per (seed, sampler, budget, rebalancer): synthetic points generated,
+            kept, and truly in the minority region.
+        predictions: ``(len(rows), N)`` 0/1 predictions (1 = minority) on the grid, aligned with ``rows``.
+    """
+
+    config: ReliabilityConfig
+    truth: np.ndarray
+    minority_reliable: bool
+    samples: dict[str, SampleSet]
+    rows: list[dict]
+    positives: list[dict]
+    synthetic: list[dict]
+    predictions: np.ndarray
+
+    @property
+    def box(self) -> ParameterBox:
+        return self.config.box
+
+    @property
+    def grid_labels(self) -> np.ndarray:
+        """``(N,)`` 1 where the grid point is in the minority class."""
+        return ((self.truth >= self.config.h) == self.minority_reliable).astype(np.uint8)
+
+    # -- tables -------------------------------------------------------------------------------
+    def table(self) -> list[dict]:
+        """Table-3 style: metrics averaged over classifiers and seeds per (sampler, budget, rebalancer)."""
+        return aggregate(self.rows, ("sampler", "budget", "rebalancer"), METRICS)
+
+    def positives_table(self) -> list[dict]:
+        """Minority points found per (sampler, budget), mean and std over seeds."""
+        return aggregate(self.positives, ("sampler", "budget"), ("n_positive",))
+
+    def synthetic_table(self) -> list[dict]:
+        """Synthetic points per (sampler, budget, rebalancer): generated, kept, truly minority (means)."""
+        rows = aggregate(self.synthetic, ("sampler", "budget", "rebalancer"),
+                         ("generated", "kept", "kept_minority"))
+        for r in rows:
+            r["precision"] = r["kept_minority"] / r["kept"] if r["kept"] else float("nan")
+        return rows
+
+    def to_markdown(self) -> str:
+        c = self.config
+        side = "reliable" if self.minority_reliable else "failing"
+        n_min = int(self.grid_labels.sum())
+        head = (f"Reliability map: oracle `{c.oracle}`, metric `{c.metric}`, h = {c.h}, box "
+                f"{', '.join(f'{n} in [{lo:g}, {hi:g}]' for n, lo, hi in zip(c.box.names, c.box.low, c.box.high))}; "
+                f"dense grid {'x'.join(map(str, c.box.grid_shape(c.points_per_dim)))} = {len(self.truth)} points, "
+                f"minority = {side} side ({n_min} points, {n_min / len(self.truth):.1%}); seeds {list(c.seeds)}; "
+                f"classifiers {', '.join(c.classifiers)}.")
+        t = [{k: r[k] for k in ("sampler", "budget", "rebalancer", "f1", "f1_std", "precision", "recall",
+                                 "balanced_accuracy")} for r in self.table()]
+        p = [{"sampler": r["sampler"], "budget": r["budget"], "positives found": r["n_positive"],
+              "std": r["n_positive_std"]} for r in self.positives_table()]
+        s = [{"sampler": r["sampler"], "budget": r["budget"], "rebalancer": r["rebalancer"],
+              "generated": r["generated"], "kept": r["kept"], "truly minority": r["kept_minority"],
+              "precision": r["precision"]}
+             for r in self.synthetic_table() if r["rebalancer"] != "none"]
+        parts = [head, "", "## Minority-class metrics on the dense grid (mean over classifiers and seeds)", "",
+                 markdown_table(t), "", "## Minority points found by the samplers (mean over seeds)", "",
+                 markdown_table(p, digits=2)]
+        if s:
+            parts += ["", "## Synthetic points and how many are truly in the minority region (means)", "",
+                      markdown_table(s, digits=2)]
+        return "\n".join(parts) + "\n"
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, out=None) -> Path:
+        """Write ``result.json``, ``arrays.npz`` and ``table.md`` under ``out`` (default ``config.out``), atomically."""
+        out = Path(out if out is not None else self.config.out or "")
+        if not str(out):
+            raise ValueError("out: no output directory given (config.out is None)")
+        arrays = {"truth": self.truth, "predictions": self.predictions}
+        keys = []
+        for i, (k, s) in enumerate(self.samples.items()):
+            arrays[f"sample{i}_points"], arrays[f"sample{i}_values"] = s.points, s.values
+            keys.append(k)
+        write_npz(out / "arrays.npz", **arrays)
+        write_json(out / "result.json", {
+            "config": self.config.to_dict(), "minority_reliable": self.minority_reliable, "sample_keys": keys,
+            "rows": self.rows, "positives": self.positives, "synthetic": self.synthetic})
+        write_text(out / "table.md", self.to_markdown())
+        return out
+
+    @classmethod
+    def load(cls, out) -> "ReliabilityResult":
+        out = Path(out)
+        meta = read_json(out / "result.json")
+        config = ReliabilityConfig.from_dict(meta["config"]).resolved()
+        with np.load(out / "arrays.npz") as z:
+            truth, preds = z["truth"], z["predictions"]
+            samples = {k: SampleSet(z[f"sample{i}_points"], z[f"sample{i}_values"], config.h,
+                                    reliable_is_minority(z[f"sample{i}_values"] >= config.h))
+                       for i, k in enumerate(meta["sample_keys"])}
+        return cls(config, truth, bool(meta["minority_reliable"]), samples, meta["rows"], meta["positives"],
+                   meta["synthetic"], preds)
+
+
+def _nearest_grid_index(box: ParameterBox, points_per_dim, C: np.ndarray) -> np.ndarray:
+    shape = box.grid_shape(points_per_dim)
+    u = np.clip(box.scale(C), 0, 1)
+    idx = [np.rint(u[:, i] * (n - 1)).astype(int) for i, n in enumerate(shape)]
+    return np.ravel_multi_index(idx, shape)
+
+
+def run_reliability(config: ReliabilityConfig | None = None, f: Oracle | None = None,
+                    progress: bool = False) -> ReliabilityResult:
+    """Ground truth, sampling, rebalancing, distortion classifiers and their scores.
+
+    Args:
+        config: the settings (default: ``ReliabilityConfig()``, the ``lab`` preset).
+        f: the oracle; ``None`` uses :func:`analytic_oracle` (then ``config.box`` must be
+            ``None`` or the analytic box). With an oracle of your own, give ``config.box``.
+        progress: print one line per (seed, sampler).
+    Returns:
+        a :class:`ReliabilityResult`, saved under ``config.out`` when it is set (the dense-grid
+        values are cached there as ``ground_truth.npz`` and reused by a rerun).
+    """
+    config = (config or ReliabilityConfig())
+    if not isinstance(config, ReliabilityConfig):
+        raise TypeError(f"config: expected a ReliabilityConfig, got {type(config).__name__}")
+    if f is None:
+        if config.box is not None:
+            cbox = config.box if isinstance(config.box, ParameterBox) else ParameterBox.from_dict(config.box)
+            dims = cbox.d
+            f, abox = analytic_oracle(dims)
+            if cbox != abox:
+                raise ValueError("box: a custom box needs its own oracle f; leave box=None for the analytic oracle")
+        else:
+            f, _ = analytic_oracle(config.resolved().dims)
+    elif config.box is None:
+        raise ValueError("box: give config.box, the parameter box your oracle f is defined on")
+    config = config.resolved()
+    box, h, ppd = config.box, config.h, config.points_per_dim
+    out = Path(config.out) if config.out is not None else None
+    truth = evaluate_grid(f, box, ppd, cache_path=None if out is None else out / "ground_truth.npz")
+    grid_u = box.scale(box.grid(ppd))
+    minority_reliable = reliable_is_minority(truth >= h)
+    y_grid = ((truth >= h) == minority_reliable).astype(np.uint8)
+    top = max(config.budgets)
+    samples, rows, positives, synthetic, preds = {}, [], [], [], []
+    for seed in config.seeds:
+        for si, sampler in enumerate(config.samplers):
+            rng = np.random.default_rng([seed, si])
+            s = sample(sampler, f, box, top, h, rng=rng, n_init=config.n_init, beta=config.beta,
+                       delta=config.delta, n_candidates=config.n_candidates) if sampler == "gp" else \
+                sample(sampler, f, box, top, h, rng=rng)
+            samples[f"{sampler}/{seed}"] = s
+            for budget in sorted(config.budgets):
+                sb = s.head(budget)
+                X = box.scale(sb.points)
+                y = ((sb.values >= h) == minority_reliable).astype(int)
+                key = {"seed": seed, "sampler": sampler, "budget": budget}
+                positives.append({**key, "n_positive": int(y.sum())})
+                for reb in config.rebalancers:
+                    rb = rebalance(reb, X, y, sb.values, seed=seed, v=config.v)
+                    syn = rb.synthetic
+                    if len(syn) == 0:
+                        correct = 0
+                    elif config.synthetic_truth == "exact":
+                        sv = _call_oracle(f, box.unscale(syn))
+                        correct = int(((sv >= h) == minority_reliable).sum())
+                    else:
+                        correct = int(y_grid[_nearest_grid_index(box, ppd, box.unscale(syn))].sum())
+                    synthetic.append({**key, "rebalancer": reb, "generated": rb.generated, "kept": len(syn),
+                                      "kept_minority": correct, "note": rb.note})
+                    for clf in config.classifiers:
+                        p = fit_predict(clf, rb.X, rb.y, grid_u, seed=seed)
+                        preds.append(p)
+                        rows.append({**key, "rebalancer": reb, "classifier": clf,
+                                     **classification_metrics(y_grid, p), "n_train": len(rb.X)})
+            if progress:
+                print(f"seed {seed} {sampler}: positives "
+                      + ", ".join(f"{r['budget']}: {r['n_positive']}" for r in positives[-len(config.budgets):]),
+                      flush=True)
+    result = ReliabilityResult(config, truth, minority_reliable, samples, rows, positives, synthetic,
+                               np.asarray(preds, dtype=np.uint8).reshape(len(rows), len(truth)))
+    if out is not None:
+        result.save(out)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures (matplotlib imported lazily)
+# ---------------------------------------------------------------------------------------------
+
+
+def _pick(values, preferred, name):
+    if preferred is not None:
+        check_choice(preferred, values, name)
+        return preferred
+    return values[-1] if name == "rebalancer" else values[0]
+
+
+def plot_map(result: ReliabilityResult, dims: tuple[int, int] = (0, 1), slice_at=None, *, sampler: str | None = None,
+             rebalancer: str | None = None, classifier: str | None = None, budget: int | None = None,
+             seed: int | None = None):
+    """True reliability map next to a distortion classifier's map on a 2-D slice of the grid.
+
+    Args:
+        result: a :class:`ReliabilityResult`.
+        dims: the two axes shown (indices into the box).
+        slice_at: values of the other axes (one per box axis, in box units; the entries of
+            ``dims`` are ignored), snapped to the nearest grid values. Default: the grid
+            point with the highest oracle value.
+        sampler, rebalancer, classifier, budget, seed: which run to show (defaults: the
+            last sampler and rebalancer of the config, the first classifier and seed, the
+            largest budget).
+    The boundary ``f = h`` of the truth is drawn on both panels; the run's sampled points
+    are projected onto the slice (filled: minority).
+    """
+    import matplotlib.pyplot as plt
+
+    c = result.config
+    box = c.box
+    if box.d < 2:
+        raise ValueError("result: a map needs a box with at least 2 dimensions")
+    if (len(dims) != 2 or dims[0] == dims[1]
+            or not all(isinstance(i, (int, np.integer)) and 0 <= i < box.d for i in dims)):
+        raise ValueError(f"dims: expected two different axis indices in [0, {box.d}), got {dims!r}")
+    sampler = sampler or c.samplers[-1]
+    check_choice(sampler, c.samplers, "sampler")
+    rebalancer = _pick(c.rebalancers, rebalancer, "rebalancer")
+    classifier = _pick(c.classifiers, classifier, "classifier")
+    budget = budget if budget is not None else max(c.budgets)
+    check_choice(budget, c.budgets, "budget")
+    seed = seed if seed is not None else c.seeds[0]
+    check_choice(seed, c.seeds, "seed")
+    shape = box.grid_shape(c.points_per_dim)
+    axes = box.axes(c.points_per_dim)
+    truth = result.truth.reshape(shape)
+    if slice_at is None:
+        at = np.unravel_index(int(np.argmax(result.truth)), shape)
+    else:
+        sa = np.asarray(slice_at, dtype=np.float64).reshape(-1)
+        if sa.shape != (box.d,):
+            raise ValueError(f"slice_at: expected {box.d} values (one per axis), got {sa.size}")
+        at = tuple(int(np.argmin(np.abs(axes[i] - sa[i]))) for i in range(box.d))
+    index = tuple(slice(None) if i in dims else at[i] for i in range(box.d))
+    i = next(k for k, r in enumerate(result.rows) if r["seed"] == seed and r["sampler"] == sampler
+             and r["budget"] == budget and r["rebalancer"] == rebalancer and r["classifier"] == classifier)
+    pred = result.predictions[i].reshape(shape)
+    t2, p2 = truth[index], pred[index]
+    if dims[0] > dims[1]:
+        t2, p2 = t2.T, p2.T
+    # rows of t2/p2 follow dims[0] (x), columns dims[1] (y); images are drawn transposed
+    a0, a1 = axes[dims[0]], axes[dims[1]]
+
+    def edges(a):
+        step = (a[-1] - a[0]) / (len(a) - 1)
+        return a[0] - step / 2, a[-1] + step / 2
+
+    ext = (*edges(a0), *edges(a1))
+    s = result.samples[f"{sampler}/{seed}"].head(budget)
+    pos = (s.values >= c.h) == result.minority_reliable
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
+    im = ax1.imshow(t2.T, origin="lower", extent=ext, aspect="auto", cmap="viridis")
+    fig.colorbar(im, ax=ax1, label=c.metric)
+    ax1.set_title(f"true {c.metric}; reliable iff >= {c.h:g}")
+    ax2.imshow(p2.T, origin="lower", extent=ext, aspect="auto", cmap="Greys", vmin=0, vmax=1.6)
+    ax2.set_title(f"predicted minority (grey): {classifier}\n{sampler} sampling, {budget} points, {rebalancer}",
+                  fontsize=9)
+    for ax in (ax1, ax2):
+        if t2.min() < c.h <= t2.max():
+            ax.contour(a0, a1, t2.T, levels=[c.h], colors="tab:red", linewidths=1.5)
+        ax.scatter(s.points[~pos, dims[0]], s.points[~pos, dims[1]], s=14, facecolors="none",
+                   edgecolors="tab:orange", label="sampled (majority)")
+        ax.scatter(s.points[pos, dims[0]], s.points[pos, dims[1]], s=18, c="tab:red", label="sampled (minority)")
+        ax.set_xlabel(box.names[dims[0]])
+        ax.set_ylabel(box.names[dims[1]])
+        ax.set_xlim(ext[0], ext[1])
+        ax.set_ylim(ext[2], ext[3])
+    others = ", ".join(f"{box.names[k]} = {axes[k][at[k]]:.3g}" for k in range(box.d) if k not in dims)
+    fig.suptitle(f"slice at {others} (points projected)" if others else "reliability map")
+    ax2.legend(loc="upper right", fontsize=7)
+    return fig
+
+
+def plot_positives(result: ReliabilityResult):
+    """Minority points found per budget, one line per sampler (mean and std over seeds)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), constrained_layout=True)
+    table = result.positives_table()
+    for sampler in result.config.samplers:
+        rs = [r for r in table if r["sampler"] == sampler]
+        ax.errorbar([r["budget"] for r in rs], [r["n_positive"] for r in rs],
+                    yerr=[r["n_positive_std"] for r in rs], marker="o", capsize=3, label=sampler)
+    ax.set_xlabel("budget (oracle evaluations)")
+    ax.set_ylabel("minority points found")
+    ax.legend()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. The ISP oracle: a task model's metric on a verification set rendered with parameters c
+# ---------------------------------------------------------------------------------------------
+
+#: Named drift parameters understood by :func:`isp_oracle` besides raw ``Pipeline`` parameter names.
+ISP_PARAMETERS = {
+    "exposure": "digital gain on the raw signal above the black level: "
+                "raw' = clip(bl + g (raw - bl), 0, 1); 1 = as captured (noise is not re-simulated)",
+    "black_level_offset": "added to the pipeline's black level at all four CFA sites",
+    "wb_r": "factor on the red white-balance gain (1 = the camera's gain)",
+    "wb_g": "factor on the green white-balance gain",
+    "wb_b": "factor on the blue white-balance gain",
+    "wb_scale": "factor on all three white-balance gains",
+    "gamma": "the gamma of the GC stage (absolute)",
+    "sharpen": "sharpening strength s: kernel = identity + s (K_SHARPEN - identity); 1 = the default, 0 = none",
+    "blur_sigma": "standard deviation (pixels) of the 5x5 Gaussian blur kernel of the DN stage, "
+                  "truncated to 5x5 and normalised; 0 = no blur (the default kernel has 0.5)",
+}
+_PARAM_ALIASES = {
+    "black_level_offset": "black_level.bl",
+    "wb_r": "white_balance.wb", "wb_g": "white_balance.wb", "wb_b": "white_balance.wb",
+    "wb_scale": "white_balance.wb",
+    "gamma": "gamma_correction.gamma",
+    "sharpen": "sharpen.kernel",
+    "blur_sigma": "denoise.kernel",
+}
+ISP_METRICS = ("accuracy", "balanced_accuracy", "worst_class_accuracy")
+
+
+def _parse_param_name(name: str):
+    """``"white_balance.wb[0]"`` -> (``"white_balance.wb"``, ``(0,)``); no brackets: index ``None``."""
+    if name.endswith("]") and "[" in name:
+        base, idx = name[:-1].split("[", 1)
+        try:
+            return base, tuple(int(i) for i in idx.split(","))
+        except ValueError:
+            raise ValueError(f"box: cannot parse the index in parameter name {name!r}") from None
+    return name, None
+
+
+def _blur_kernel(sigma: float, like):
+    import torch
+
+    if sigma <= 1e-3:
+        k = torch.zeros(5, 5, dtype=torch.float64)
+        k[2, 2] = 1.0
+    else:
+        x = torch.arange(-2, 3, dtype=torch.float64)
+        g = torch.exp(-0.5 * (x / sigma) ** 2)
+        k = torch.outer(g, g)
+        k = k / k.sum()
+    return k.to(dtype=like.dtype, device=like.device)
+
+
+def isp_metric(pred, targets, metric: str = "accuracy", n_classes: int | None = None) -> float:
+    """Accuracy, balanced accuracy (mean per-class recall) or worst-class accuracy of predicted labels.
+
+    Per-class figures use the classes present in ``targets``.
+
+    >>> isp_metric([0, 1, 1, 1], [0, 0, 1, 1], "worst_class_accuracy")
+    0.5
+    """
+    check_choice(metric, ISP_METRICS, "metric")
+    p = np.asarray(pred).reshape(-1)
+    t = np.asarray(targets).reshape(-1)
+    if p.shape != t.shape:
+        raise ValueError(f"pred: expected {t.size} predictions, got {p.size}")
+    if metric == "accuracy":
+        return float((p == t).mean())
+    recalls = [float((p[t == k] == k).mean()) for k in np.unique(t)]
+    return float(np.mean(recalls)) if metric == "balanced_accuracy" else float(np.min(recalls))
+
+
+def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "accuracy",
+               batch_size: int = 64, device="cpu") -> Oracle:
+    """The oracle ``f(C)``: the task model's metric on ``raw`` rendered with each parameter point.
+
+    Args:
+        model: a torch classifier taking ``(B, 3, H, W)`` views in [0, 1] and returning logits
+            ``(B, K)`` (normalisation belongs to the model's input side); put in eval mode.
+        pipeline: a ``Pipeline`` (e.g. ``Pipeline.parametrized(camera)``), a ``Camera`` (then
+            ``Pipeline.parametrized(camera)`` is built), or a callable returning a pipeline. Any
+            ``nn.Module`` mapping ``(B, 1, H, W)`` raw to ``(B, 3, H, W)`` views works for the
+            parameter names it has.
+        raw: ``(N, 1, H, W)`` verification raw mosaics in [0, 1] (tensor or array).
+        targets: ``(N,)`` class labels.
+        box: the axes to vary. Names are those of :data:`ISP_PARAMETERS` (``exposure``,
+            ``black_level_offset``, ``wb_r``/``wb_g``/``wb_b``/``wb_scale``, ``gamma``,
+            ``sharpen``, ``blur_sigma``) or any parameter (or buffer) of the pipeline by its
+            ``named_parameters()`` name, optionally indexed: ``"white_balance.wb[0]"``,
+            ``"color_correction.M[1,2]"`` (set to the value; unindexed: every element).
+        metric: ``accuracy``, ``balanced_accuracy`` or ``worst_class_accuracy``.
+        batch_size: views rendered and classified at once.
+        device: torch device for rendering and the model.
+    Returns:
+        ``f(C (n, d)) -> (n,)``; each point restores the pipeline's original values first.
+    """
+    import torch
+    from torch import nn
+
+    from ..device import pick_device
+
+    check_choice(metric, ISP_METRICS, "metric")
+    check_int(batch_size, "batch_size", minimum=1)
+    if not isinstance(box, ParameterBox):
+        raise TypeError(f"box: expected a ParameterBox, got {type(box).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch nn.Module, got {type(model).__name__}")
+    dev = pick_device(device) if isinstance(device, str) else torch.device(device)
+    try:
+        from ..isp.camera import Camera
+        from ..isp.pipeline import Pipeline
+    except ImportError:  # pragma: no cover - the ISP package is part of rawdrift
+        Camera = Pipeline = None
+    if Camera is not None and isinstance(pipeline, Camera):
+        pipeline = Pipeline.parametrized(pipeline)
+    elif not isinstance(pipeline, nn.Module) and callable(pipeline):
+        pipeline = pipeline()
+    if not isinstance(pipeline, nn.Module):
+        raise TypeError(f"pipeline: expected an nn.Module, a Camera or a factory, got {type(pipeline).__name__}")
+    raw = torch.as_tensor(raw, dtype=torch.float32)
+    if raw.ndim != 4 or raw.shape[1] != 1 or len(raw) == 0:
+        raise ValueError(f"raw: expected (N, 1, H, W) raw mosaics, got shape {tuple(raw.shape)}")
+    t = np.asarray(targets.cpu() if hasattr(targets, "cpu") else targets).reshape(-1)
+    if len(t) != len(raw):
+        raise ValueError(f"targets: expected {len(raw)} labels (one per raw image), got {len(t)}")
+    pipeline = pipeline.to(dev).eval()
+    model = model.to(dev).eval()
+    tensors = dict(pipeline.named_parameters())
+    tensors.update(dict(pipeline.named_buffers()))
+    resolved = []
+    for name in box.names:
+        if name == "exposure":
+            resolved.append((name, None, None))
+            continue
+        base, idx = _parse_param_name(_PARAM_ALIASES.get(name, name))
+        if base not in tensors:
+            known = ", ".join(sorted(ISP_PARAMETERS) + sorted(tensors))
+            raise ValueError(f"box: unknown parameter name {name!r}; known: {known}")
+        if idx is not None:
+            try:
+                tensors[base].detach()[idx]
+            except IndexError:
+                raise ValueError(f"box: index out of range in {name!r} (shape {tuple(tensors[base].shape)})") from None
+        resolved.append((name, base, idx))
+    original = {k: v.detach().clone() for k, v in tensors.items()}
+    bl_name = "black_level.bl" if "black_level.bl" in tensors else None
+    wb_index = {"wb_r": 0, "wb_g": 1, "wb_b": 2}
+
+    def set_point(c):
+        gain = 1.0
+        for (name, base, idx), value in zip(resolved, c):
+            value = float(value)
+            if name == "exposure":
+                gain = value
+                continue
+            target = tensors[base].data
+            if name == "black_level_offset":
+                target.add_(value)
+            elif name in wb_index:
+                target[wb_index[name]] *= value
+            elif name == "wb_scale":
+                target.mul_(value)
+            elif name == "sharpen":
+                eye = torch.zeros_like(target)
+                eye[1, 1] = 1.0
+                from ..isp.sharpen import SHARPEN_KERNEL
+
+                k = SHARPEN_KERNEL.to(dtype=target.dtype, device=target.device)
+                target.copy_(eye + value * (k - eye))
+            elif name == "blur_sigma":
+                target.copy_(_blur_kernel(value, target))
+            elif idx is None:
+                target.fill_(value)
+            else:
+                target[idx] = value
+        return gain
+
+    def f(C):
+        C = box._points(C, "C")
+        out = np.empty(len(C))
+        with torch.no_grad():
+            for j, c in enumerate(C):
+                for k, v in tensors.items():
+                    v.data.copy_(original[k])
+                gain = set_point(c)
+                preds = []
+                for start in range(0, len(raw), batch_size):
+                    x = raw[start:start + batch_size].to(dev)
+                    if gain != 1.0:
+                        if bl_name is not None:
+                            from ..raw.cfa import site_map
+
+                            bl = site_map(original[bl_name].to(x.dtype), x.shape[-2], x.shape[-1])
+                        else:
+                            bl = torch.zeros((), dtype=x.dtype, device=dev)
+                        x = (bl + gain * (x - bl)).clamp(0, 1)
+                    view = pipeline(x)
+                    preds.append(model(view).argmax(dim=1).cpu())
+                out[j] = isp_metric(torch.cat(preds).numpy(), t, metric)
+            for k, v in tensors.items():
+                v.data.copy_(original[k])
+        return out
+
+    return f
