@@ -430,3 +430,34 @@ def test_isp_oracle_generic_module_and_metrics():
         rel.isp_oracle(lambda v: v, Tiny(), raw, targets, box)
     with pytest.raises(ValueError, match="box: index out of range"):
         rel.isp_oracle(Brightness(), Tiny(), raw, targets, ParameterBox(("gain[3]",), (0,), (1,)))
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+
+def test_cli_analytic(tmp_path, capsys):
+    from rawdrift.cli import main
+
+    out = tmp_path / "rel"
+    assert main(["reliability", "--preset", "ci", "--out", str(out), "--rebalancers", "none", "smote_gp"]) == 0
+    for name in ("table.md", "result.json", "arrays.npz", "map.png", "positives.png"):
+        assert (out / name).exists()
+    assert "positives found" in capsys.readouterr().out
+    assert ReliabilityResult.load(out).config.rebalancers == ("none", "smote_gp")
+
+
+def test_cli_isp_without_model_says_what_to_do(tmp_path, capsys):
+    from rawdrift.cli import main
+
+    assert main(["reliability", "--preset", "ci", "--out", str(tmp_path), "--oracle", "isp"]) == 2
+    assert "--model: the isp oracle needs a trained classifier" in capsys.readouterr().err
+    assert main(["reliability", "--preset", "ci", "--out", str(tmp_path), "--axis", "gamma"]) == 2
+    assert "--axis" in capsys.readouterr().err
+
+
+def test_cli_parse_axes():
+    from rawdrift.drift.reliability_cli import parse_axes
+
+    box = parse_axes(["gamma=1:3", "wb_r=0.5:2"])
+    assert box.names == ("gamma", "wb_r") and box.high.tolist() == [3.0, 2.0]
+    with pytest.raises(ValueError, match="--axis: expected NAME=LOW:HIGH"):
+        parse_axes(["gamma"])
