@@ -313,7 +313,7 @@ def beta_schedule(d: int, t: int, delta: float = 0.1) -> float:
     """The paper's exploration weight ``beta_t = 2 [log(d t pi^2) - log(6 delta)]``.
 
     >>> round(beta_schedule(2, 10, 0.1), 4)
-    12.5761
+    11.592
     """
     check_int(d, "d", minimum=1)
     check_int(t, "t", minimum=1)
@@ -357,7 +357,9 @@ def gp_sampling(f: Oracle, box: ParameterBox, budget: int, h: float, n_init: int
 
     with ``beta_t`` from :func:`beta_schedule` (or the constant ``beta``). The minority
     side is decided from the points seen so far (ties: reliable), so the search
-    follows the rarer label even when it is the failing one. The paper writes
+    follows the rarer label even when it is the failing one. A consequence: once the
+    search has found more reliable than failing points it turns to the failing side,
+    which keeps the sampled labels roughly balanced (what the classifiers need). The paper writes
     ``beta * sigma`` (not GP-UCB's ``sqrt(beta) * sigma``); we follow the paper.
 
     The paper leaves the optimiser of ``q`` open. We maximise over ``n_candidates``
