@@ -44,6 +44,8 @@ from ..io import read_json, write_json, write_npz, write_text
 Oracle = Callable[[np.ndarray], np.ndarray]
 
 SAMPLERS = ("random", "gp")
+#: Extra sampler not in the paper: GP sampling with the boundary-seeking "straddle" acquisition.
+EXTRA_SAMPLERS = ("gp_straddle",)
 REBALANCERS = ("none", "random_over", "smote", "borderline_smote", "adasyn", "smote_gp")
 CLASSIFIERS = ("decision_tree", "random_forest", "logistic_regression", "svm", "mlp")
 SYNTHETIC_TRUTH = ("exact", "grid")
@@ -344,7 +346,7 @@ def _fit_quiet(model, X, y):
 
 def gp_sampling(f: Oracle, box: ParameterBox, budget: int, h: float, n_init: int = 5, rng=None,
                 beta: float | None = None, delta: float = 0.1, n_candidates: int = 2000,
-                kernel: str = "matern") -> SampleSet:
+                kernel: str = "matern", acquisition: str = "paper") -> SampleSet:
     """GP-based sequential sampling that hunts for the minority side of ``f >= h``.
 
     Start with ``n_init`` uniform points. Then, with ``t`` points seen, fit a GP
@@ -366,6 +368,10 @@ def gp_sampling(f: Oracle, box: ParameterBox, budget: int, h: float, n_init: int
     uniform points of ``[0, 1]^d`` plus, around each of the 5 best, 40 Gaussian jitters
     (standard deviation 0.05, clipped to the box), and take the best of all.
 
+    ``acquisition="straddle"`` (not in the paper; Bryan et al. 2005) instead maximises
+    ``sqrt(beta_t) * sigma(c) - |mu(c) - h|``: it seeks the boundary ``f = h`` itself
+    rather than the inside of the minority region, for either side.
+
     Returns a :class:`SampleSet` in sampling order, so ``.head(b)`` is the run under
     the smaller budget ``b`` (``beta_t`` depends only on ``t``).
     """
@@ -374,6 +380,7 @@ def gp_sampling(f: Oracle, box: ParameterBox, budget: int, h: float, n_init: int
     check_int(n_candidates, "n_candidates", minimum=1)
     check_range(delta, "delta", 1e-12, 1.0)
     check_choice(kernel, ("matern", "rbf"), "kernel")
+    check_choice(acquisition, ("paper", "straddle"), "acquisition")
     if beta is not None:
         check_range(beta, "beta", 0.0)
     rng = _rng(rng)
@@ -391,6 +398,8 @@ def gp_sampling(f: Oracle, box: ParameterBox, budget: int, h: float, n_init: int
 
         def q(c):
             mu, sd = gp.predict(c, return_std=True)
+            if acquisition == "straddle":
+                return math.sqrt(b) * sd - np.abs(mu - h)
             return b * sd + ((mu - h) if minority_reliable else (h - mu))
 
         cand = rng.random((n_candidates, d))
@@ -407,10 +416,12 @@ def gp_sampling(f: Oracle, box: ParameterBox, budget: int, h: float, n_init: int
 
 def sample(sampler: str, f: Oracle, box: ParameterBox, budget: int, h: float, rng=None,
            n_init: int = 5, **gp_kw) -> SampleSet:
-    """Dispatch to :func:`random_sampling` or :func:`gp_sampling` by name."""
-    check_choice(sampler, SAMPLERS, "sampler")
+    """Dispatch to :func:`random_sampling` or :func:`gp_sampling` (``gp``, ``gp_straddle``) by name."""
+    check_choice(sampler, SAMPLERS + EXTRA_SAMPLERS, "sampler")
     if sampler == "random":
         return random_sampling(f, box, budget, rng, h=h)
+    if sampler == "gp_straddle":
+        gp_kw["acquisition"] = "straddle"
     return gp_sampling(f, box, budget, h, n_init=n_init, rng=rng, **gp_kw)
 
 
@@ -723,7 +734,8 @@ class ReliabilityConfig:
         points_per_dim: dense ground-truth grid per axis.
         budgets: sampling budgets (sequential samplers are run once to the largest
             budget; the smaller budgets are its first points).
-        samplers, rebalancers, classifiers: names from :data:`SAMPLERS`, :data:`REBALANCERS`,
+        samplers, rebalancers, classifiers: names from :data:`SAMPLERS` (plus
+            :data:`EXTRA_SAMPLERS`), :data:`REBALANCERS`,
             :data:`CLASSIFIERS`.
         seeds: one run of everything per seed.
         n_init: random points before GP sampling starts.
@@ -774,7 +786,7 @@ class ReliabilityConfig:
         check_choice(c.synthetic_truth, SYNTHETIC_TRUTH, "synthetic_truth")
         check_int(c.n_init, "n_init", minimum=1)
         box.grid_shape(c.points_per_dim)
-        for name, values, allowed in (("samplers", c.samplers, SAMPLERS), ("rebalancers", c.rebalancers, REBALANCERS),
+        for name, values, allowed in (("samplers", c.samplers, SAMPLERS + EXTRA_SAMPLERS), ("rebalancers", c.rebalancers, REBALANCERS),
                                       ("classifiers", c.classifiers, CLASSIFIERS)):
             if not values:
                 raise ValueError(f"{name}: expected at least one name")
@@ -960,7 +972,7 @@ def run_reliability(config: ReliabilityConfig | None = None, f: Oracle | None = 
         for si, sampler in enumerate(config.samplers):
             rng = np.random.default_rng([seed, si])
             s = sample(sampler, f, box, top, h, rng=rng, n_init=config.n_init, beta=config.beta,
-                       delta=config.delta, n_candidates=config.n_candidates) if sampler == "gp" else \
+                       delta=config.delta, n_candidates=config.n_candidates) if sampler != "random" else \
                 sample(sampler, f, box, top, h, rng=rng)
             samples[f"{sampler}/{seed}"] = s
             for budget in sorted(config.budgets):
@@ -1006,7 +1018,9 @@ def _pick(values, preferred, name):
     if preferred is not None:
         check_choice(preferred, values, name)
         return preferred
-    return values[-1] if name == "rebalancer" else values[0]
+    if name == "rebalancer":
+        return values[-1]
+    return "random_forest" if "random_forest" in values else values[0]
 
 
 def plot_map(result: ReliabilityResult, dims: tuple[int, int] = (0, 1), slice_at=None, *, sampler: str | None = None,
@@ -1021,7 +1035,8 @@ def plot_map(result: ReliabilityResult, dims: tuple[int, int] = (0, 1), slice_at
             ``dims`` are ignored), snapped to the nearest grid values. Default: the grid
             point with the highest oracle value.
         sampler, rebalancer, classifier, budget, seed: which run to show (defaults: the
-            last sampler and rebalancer of the config, the first classifier and seed, the
+            last sampler and rebalancer of the config, the random forest (else the first
+            classifier), the first seed, the
             largest budget).
     The boundary ``f = h`` of the truth is drawn on both panels; the run's sampled points
     are projected onto the slice (filled: minority).

@@ -461,3 +461,13 @@ def test_cli_parse_axes():
     assert box.names == ("gamma", "wb_r") and box.high.tolist() == [3.0, 2.0]
     with pytest.raises(ValueError, match="--axis: expected NAME=LOW:HIGH"):
         parse_axes(["gamma"])
+
+
+def test_straddle_acquisition_samples_near_the_boundary():
+    f, box = analytic_oracle(2)
+    a = gp_sampling(f, box, 30, 0.8, n_init=5, rng=0, n_candidates=400, acquisition="straddle")
+    b = gp_sampling(f, box, 30, 0.8, n_init=5, rng=0, n_candidates=400)
+    # median distance of the sequential points (after the random start) to the level h
+    assert np.median(np.abs(a.values[5:] - 0.8)) < np.median(np.abs(b.values[5:] - 0.8))
+    with pytest.raises(ValueError, match="acquisition"):
+        gp_sampling(f, box, 6, 0.8, acquisition="ei")
