@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "presets": ("rawdrift.cli_presets", "list the experiment presets"),
     "synthesis": ("rawdrift.drift.synthesis_cli", "drift synthesis: train on one ISP configuration, test on all, vs corruptions"),
     "bench": ("rawdrift.bench", "throughput benchmarks (isp: torch pipeline vs numpy reference)"),
+    "reliability": ("rawdrift.drift.reliability_cli", "reliability maps: where in ISP parameter space a model stays reliable"),
 }
 
 
