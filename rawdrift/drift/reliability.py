@@ -82,8 +82,8 @@ class ParameterBox:
     one length scale means the same on every axis.
 
     >>> box = ParameterBox(("gamma", "blur"), (1.0, 0.0), (3.0, 2.0))
-    >>> box.scale([[2.0, 0.5]])
-    array([[0.5 , 0.25]])
+    >>> box.scale([[2.0, 0.5]]).tolist()
+    [[0.5, 0.25]]
     >>> box.grid(3).shape
     (9, 2)
     """
