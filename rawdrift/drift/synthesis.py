@@ -221,22 +221,6 @@ def _csv(scores, rows, cols) -> str:
 # ------------------------------------------------------------------------------- the run
 
 
-def _view_cache(ds, cfg: SynthesisConfig, device) -> dict:
-    """Render every configuration the run needs, once, on ``device``."""
-    from ..isp import Pipeline
-    from .views import ViewSet, render_views
-
-    raw = ds.raw_tensor().to(device)
-    names = list(dict.fromkeys([*cfg.train_configs, *cfg.test_configs]))
-    views = {}
-    from tqdm.auto import tqdm
-
-    for name in tqdm(names, desc="render views", disable=not cfg.progress, leave=False):
-        v = render_views(raw, Pipeline.static(name, ds.camera, device=device))
-        views[name] = ViewSet(v, ds, name=name)
-    return views
-
-
 def _corrupted(viewset, idx, corruption: str, severity: int, seed: int):
     """A ViewSet holding only the test images ``idx``, corrupted (deterministic per condition)."""
     from .corruptions import corrupt
@@ -271,88 +255,180 @@ def _scalar_metrics(m: dict) -> dict:
     return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in m.items()}
 
 
-def run_synthesis(cfg: SynthesisConfig) -> SynthesisResult:
+class _Context:
+    """What every grid cell needs: the dataset, its folds, the training config and the views.
+
+    Views are rendered lazily, once per configuration and process, on ``device``.
+    """
+
+    def __init__(self, cfg: SynthesisConfig):
+        from ..data import get_dataset
+        from ..data.base import stratified_kfold
+        from ..device import pick_device
+        from ..train import TrainConfig
+
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        kw = {} if cfg.n is None else {"n": cfg.n}
+        self.ds = get_dataset(cfg.dataset, preset=cfg.preset, root=cfg.root, intensity=cfg.intensity,
+                              seed=cfg.seed, **kw)
+        self.task = cfg.task or self.ds.task
+        check_choice(self.task, tuple(PRIMARY), "task")
+        self.folds = stratified_kfold(self.ds.targets, cfg.folds, cfg.seed)
+        self.tcfg = TrainConfig(task=self.task, preset=cfg.preset, epochs=cfg.epochs, seed=cfg.seed,
+                                device=str(self.device), progress=False).resolved(self.task)
+        self.conditions = [f"{c}@{s}" for s in cfg.severities for c in cfg.corruptions]
+        self.n_classes = len(getattr(self.ds, "classes", ()))
+        self._raw = None
+        self._views = {}
+
+    def views(self, name: str):
+        from ..isp import Pipeline
+        from .views import ViewSet, render_views
+
+        if name not in self._views:
+            if self._raw is None:
+                self._raw = self.ds.raw_tensor().to(self.device)
+            v = render_views(self._raw, Pipeline.static(name, self.ds.camera, device=self.device))
+            self._views[name] = ViewSet(v, self.ds, name=name)
+        return self._views[name]
+
+
+def run_cell(cfg: SynthesisConfig, i: int, f: int, ctx: _Context | None = None) -> Path:
+    """Train (or reload) the model of training configuration ``i`` on fold ``f`` and run its evaluations.
+
+    Everything is written under ``cfg.out`` (model, then one JSON of evaluations
+    updated after each test condition), so the cell can be interrupted and rerun,
+    in this process or on another machine sharing ``cfg.out`` and the dataset
+    cache. Returns the evaluation file.
+    """
+    from ..train import build_task_model, evaluate, fit
+
+    cfg = cfg.resolved()
+    ctx = ctx or _Context(cfg)
+    out = Path(cfg.out)
+    tr_name = cfg.train_configs[i]
+    tr_idx, te_idx = ctx.folds[f]
+    cell = out / "models" / tr_name / f"fold{f}"
+    model_path = cell / "model.pt"
+    model = build_task_model(replace(ctx.tcfg, seed=cfg.seed + f), num_classes=max(ctx.n_classes, 1)).to(ctx.device)
+    if model_path.exists():
+        model.load_state_dict(torch.load(model_path, map_location=ctx.device, weights_only=True))
+    else:
+        fcfg = replace(ctx.tcfg, seed=cfg.seed + f, checkpoint_dir=str(cell / "checkpoint"))
+        res = fit(model, nn.Identity(), (ctx.views(tr_name), tr_idx), None, fcfg)
+        model.load_state_dict(res.model_state)
+        with atomic_path(model_path) as tmp:
+            torch.save(res.model_state, tmp)
+        write_json(cell / "train.json", res.summary())
+    eval_path = out / "evals" / tr_name / f"fold{f}.json"
+    done = read_json(eval_path) if eval_path.exists() else {}
+    todo = [("isp", te) for te in cfg.test_configs] + [("cor", "clean")] + [("cor", c) for c in ctx.conditions]
+    for kind, cond in todo:
+        key = f"{kind}:{cond}"
+        if key in done:
+            continue
+        if kind == "isp":
+            data = (ctx.views(cond), te_idx)
+        elif cond == "clean":
+            data = (ctx.views(tr_name), te_idx)
+        else:
+            name, sev = cond.rsplit("@", 1)
+            seed = cfg.seed * 1000 + f * 100 + cfg.corruptions.index(name) * 10 + int(sev)
+            data = _corrupted(ctx.views(tr_name), te_idx, name, int(sev), seed)
+        done[key] = _scalar_metrics(evaluate(model, nn.Identity(), data, ctx.tcfg))
+        write_json(eval_path, done)
+    return eval_path
+
+
+def _cell_job(cfg_dict: dict, i: int, f: int) -> str:
+    """Picklable entry point for a worker process (Dask): one grid cell."""
+    return str(run_cell(SynthesisConfig(**cfg_dict), i, f))
+
+
+def assemble(cfg: SynthesisConfig, ctx: _Context | None = None, seconds: float = 0.0) -> SynthesisResult:
+    """Build the result from the evaluations under ``cfg.out`` (every cell must be finished)."""
+    cfg = cfg.resolved()
+    ctx = ctx or _Context(cfg)
+    out = Path(cfg.out)
+    metric = PRIMARY[ctx.task]
+    T, J, F, C = len(cfg.train_configs), len(cfg.test_configs), cfg.folds, len(ctx.conditions)
+    isp = np.full((T, J, F), np.nan)
+    cor = np.full((T, 1 + C, F), np.nan)
+    per_class = np.full((T, J, F, ctx.n_classes), np.nan) if ctx.task == "classification" else None
+    for i, tr in enumerate(cfg.train_configs):
+        for f in range(F):
+            path = out / "evals" / tr / f"fold{f}.json"
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: grid cell ({tr}, fold {f}) has not been run")
+            done = read_json(path)
+            for j, te in enumerate(cfg.test_configs):
+                isp[i, j, f] = done[f"isp:{te}"][metric]
+                if per_class is not None:
+                    per_class[i, j, f] = done[f"isp:{te}"]["per_class_accuracy"]
+            cor[i, 0, f] = done["cor:clean"][metric]
+            for k, c in enumerate(ctx.conditions):
+                cor[i, 1 + k, f] = done[f"cor:{c}"][metric]
+    return SynthesisResult(
+        config=asdict(cfg), task=ctx.task, metric=metric, train_configs=list(cfg.train_configs),
+        test_configs=list(cfg.test_configs), conditions=ctx.conditions, isp_scores=isp, corruption_scores=cor,
+        per_class=per_class, classes=list(getattr(ctx.ds, "classes", ())), seconds=seconds,
+    )
+
+
+SCHEDULERS = ("local", "dask")
+
+
+def run_synthesis(cfg: SynthesisConfig, scheduler: str = "local", client=None) -> SynthesisResult:
     """Train the grid of task models and test each on every ISP configuration and corruption.
 
     Resumes from ``cfg.out``: trained models (``models/<config>/fold<k>/model.pt``) and
     finished evaluations (``evals/<config>/fold<k>.json``) are reused.
+
+    Args:
+        cfg: the run's settings.
+        scheduler: ``"local"`` runs the cells one after another in this process;
+            ``"dask"`` submits each (training configuration, fold) cell as a job to a
+            Dask cluster (``pip install "rawdrift[dist]"``). Workers must see the same
+            ``cfg.out`` and dataset cache (``RAWDRIFT_CACHE``), e.g. a shared file system.
+        client: a ``distributed.Client``; ``None`` with ``"dask"`` starts a local cluster.
     """
     from tqdm.auto import tqdm
 
-    from ..data import get_dataset
-    from ..data.base import stratified_kfold
-    from ..device import pick_device
-    from ..train import TrainConfig, build_task_model, evaluate, fit
-
     cfg = cfg.resolved()
+    check_choice(scheduler, SCHEDULERS, "scheduler")
     t0 = time.perf_counter()
     out = Path(cfg.out)
-    device = pick_device(cfg.device)
-    kw = {} if cfg.n is None else {"n": cfg.n}
-    ds = get_dataset(cfg.dataset, preset=cfg.preset, root=cfg.root, intensity=cfg.intensity, seed=cfg.seed, **kw)
-    task = cfg.task or ds.task
-    check_choice(task, tuple(PRIMARY), "task")
-    metric = PRIMARY[task]
-    folds = stratified_kfold(ds.targets, cfg.folds, cfg.seed)
-    views = _view_cache(ds, cfg, device)
-    tcfg = TrainConfig(task=task, preset=cfg.preset, epochs=cfg.epochs, seed=cfg.seed, device=str(device),
-                       progress=False).resolved(task)
-    conditions = [f"{c}@{s}" for s in cfg.severities for c in cfg.corruptions]
-    T, J, F, C = len(cfg.train_configs), len(cfg.test_configs), cfg.folds, len(conditions)
-    isp = np.full((T, J, F), np.nan)
-    cor = np.full((T, 1 + C, F), np.nan)
-    n_classes = len(getattr(ds, "classes", ()))
-    per_class = np.full((T, J, F, n_classes), np.nan) if task == "classification" else None
-
-    cells = [(i, f) for i in range(T) for f in range(F)]
-    for i, f in tqdm(cells, desc="synthesis grid", disable=not cfg.progress):
-        tr_name = cfg.train_configs[i]
-        tr_idx, te_idx = folds[f]
-        cell = out / "models" / tr_name / f"fold{f}"
-        model_path = cell / "model.pt"
-        model = build_task_model(replace(tcfg, seed=cfg.seed + f), num_classes=max(n_classes, 1)).to(device)
-        if model_path.exists():
-            model.load_state_dict(torch.load(model_path, map_location=device, weights_only=True))
-        else:
-            fcfg = replace(tcfg, seed=cfg.seed + f, checkpoint_dir=str(cell / "checkpoint"))
-            res = fit(model, nn.Identity(), (views[tr_name], tr_idx), None, fcfg)
-            model.load_state_dict(res.model_state)
-            with atomic_path(model_path) as tmp:
-                torch.save(res.model_state, tmp)
-            write_json(cell / "train.json", res.summary())
-        eval_path = out / "evals" / tr_name / f"fold{f}.json"
-        done = read_json(eval_path) if eval_path.exists() else {}
-        todo = [("isp", te) for te in cfg.test_configs] + [("cor", "clean")] + [("cor", c) for c in conditions]
-        for kind, cond in todo:
-            key = f"{kind}:{cond}"
-            if key not in done:
-                if kind == "isp":
-                    data = (views[cond], te_idx)
-                elif cond == "clean":
-                    data = (views[tr_name], te_idx)
-                else:
-                    name, sev = cond.rsplit("@", 1)
-                    seed = cfg.seed * 1000 + f * 100 + cfg.corruptions.index(name) * 10 + int(sev)
-                    data = _corrupted(views[tr_name], te_idx, name, int(sev), seed)
-                m = evaluate(model, nn.Identity(), data, tcfg)
-                done[key] = _scalar_metrics(m)
-                write_json(eval_path, done)
-        for j, te in enumerate(cfg.test_configs):
-            isp[i, j, f] = done[f"isp:{te}"][metric]
-            if per_class is not None:
-                per_class[i, j, f] = done[f"isp:{te}"]["per_class_accuracy"]
-        cor[i, 0, f] = done["cor:clean"][metric]
-        for k, c in enumerate(conditions):
-            cor[i, 1 + k, f] = done[f"cor:{c}"][metric]
-
-    result = SynthesisResult(
-        config=asdict(cfg), task=task, metric=metric, train_configs=list(cfg.train_configs),
-        test_configs=list(cfg.test_configs), conditions=conditions, isp_scores=isp, corruption_scores=cor,
-        per_class=per_class, classes=list(getattr(ds, "classes", ())), seconds=time.perf_counter() - t0,
-    )
+    cells = [(i, f) for i in range(len(cfg.train_configs)) for f in range(cfg.folds)]
+    if scheduler == "local":
+        ctx = _Context(cfg)
+        for i, f in tqdm(cells, desc="synthesis grid", disable=not cfg.progress):
+            run_cell(cfg, i, f, ctx)
+    else:
+        ctx = _run_on_dask(cfg, cells, client)
+    result = assemble(cfg, ctx, seconds=time.perf_counter() - t0)
     result.save(out)
     _save_figures(result, out)
     return result
+
+
+def _run_on_dask(cfg: SynthesisConfig, cells, client):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError('scheduler: "dask" needs the dist extra: pip install "rawdrift[dist]"') from err
+    own = client is None
+    if own:
+        client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True))
+    try:
+        # the dataset is generated (and cached on disk) once here, before the workers read it
+        ctx = _Context(cfg)
+        futures = [client.submit(_cell_job, asdict(cfg), i, f, pure=False) for i, f in cells]
+        client.gather(futures)
+    finally:
+        if own:
+            client.close()
+    return ctx
 
 
 def _save_figures(result: SynthesisResult, out: Path) -> None:

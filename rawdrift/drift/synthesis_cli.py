@@ -22,6 +22,9 @@ def add_arguments(parser):
     parser.add_argument("--root", help="folder of a real dataset")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scheduler", choices=("local", "dask"), default="local",
+                        help="dask: run grid cells as jobs on a Dask cluster (pip install 'rawdrift[dist]')")
+    parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster (default: start a local one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -36,7 +39,12 @@ def main(args) -> int:
         corruptions=tuple(args.corruptions) if args.corruptions else None, intensity=args.intensity,
         n=args.n, root=args.root, device=args.device, seed=args.seed, progress=not args.quiet,
     )
-    result = run_synthesis(cfg)
+    client = None
+    if args.dask_address:
+        from distributed import Client
+
+        client = Client(args.dask_address)
+    result = run_synthesis(cfg, scheduler=args.scheduler, client=client)
     print(result.to_markdown())
     print(f"\nwritten to {cfg.out}: result.json, grid.npz, summary.md, isp_grid.csv, corruption_grid.csv, grids.png")
     return 0

@@ -69,6 +69,8 @@ def test_errors():
         SynthesisConfig(corruptions=("fog",)).resolved()
     with pytest.raises(ValueError):
         SynthesisConfig(train_configs=("bi,x,ga",)).resolved()
+    with pytest.raises(ValueError, match="scheduler: expected one of"):
+        run_synthesis(SynthesisConfig(**TINY), scheduler="ray")
 
 
 @pytest.mark.slow
@@ -80,3 +82,31 @@ def test_cli_segmentation(tmp_path, capsys):
     assert "iou" in capsys.readouterr().out
     res = SynthesisResult.load(tmp_path)
     assert res.task == "segmentation" and res.isp_scores.shape == (1, 2, 2)
+
+
+@pytest.mark.slow
+def test_dask_cluster_runs_the_same_grid_and_merges_with_local_cells(tiny_run, tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    from rawdrift.drift.synthesis import run_cell
+
+    res, _ = tiny_run
+    cfg = SynthesisConfig(out=str(tmp_path / "d"), **TINY)
+    run_cell(cfg, 0, 0)  # one cell done locally first
+    local_model = tmp_path / "d" / "models" / "bi,s,ga" / "fold0" / "model.pt"
+    stamp = local_model.stat().st_mtime_ns
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
+        dres = run_synthesis(cfg, scheduler="dask", client=client)
+    assert local_model.stat().st_mtime_ns == stamp  # reused, not retrained
+    assert dres.isp_scores.shape == res.isp_scores.shape
+    # same seeds, same data: the cluster reproduces the in-process grid
+    np.testing.assert_allclose(dres.isp_scores, res.isp_scores, atol=1e-6)
+    np.testing.assert_allclose(dres.corruption_scores, res.corruption_scores, atol=1e-6)
+
+
+def test_assemble_names_missing_cells(tmp_path):
+    from rawdrift.drift.synthesis import assemble
+
+    with pytest.raises(FileNotFoundError, match=r"grid cell \(bi,s,ga, fold 0\) has not been run"):
+        assemble(SynthesisConfig(out=str(tmp_path), **TINY))
