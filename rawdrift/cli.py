@@ -17,6 +17,7 @@ from . import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("rawdrift.data.cli", "inspect raw files and datasets, write preview contact sheets"),
     "presets": ("rawdrift.cli_presets", "list the experiment presets"),
+    "bench": ("rawdrift.bench", "throughput benchmarks (isp: torch pipeline vs numpy reference)"),
 }
 
 

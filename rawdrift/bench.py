@@ -1,0 +1,111 @@
+"""``rawdrift bench``: throughput benchmarks.
+
+``rawdrift bench isp`` times every static configuration in the batched torch
+pipeline (CPU, and CUDA when present) against the numpy reference
+(:func:`rawdrift.isp.static.process_static`, one image at a time) and prints
+images per second side by side with the speed-up.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    p = sub.add_parser("isp", help="images/s of the 12 ISP configurations: torch vs the numpy reference")
+    p.add_argument("--batch", type=int, default=64, help="images per torch batch (default 64)")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels, even (default 256)")
+    p.add_argument("--configs", default="all", help="comma-separated list like 'bi,s,me;ma,u,ga' or 'all'")
+    p.add_argument("--device", default="all", help="'cpu', 'cuda' or 'all' (cpu plus cuda when present)")
+    p.add_argument("--static-images", type=int, default=None, help="images timed in the numpy reference (default: --batch)")
+    p.add_argument("--repeat", type=int, default=2, help="timed torch runs after one warm-up (default 2)")
+
+
+def _sync(device) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_isp(batch=64, size=256, configs=None, devices=("cpu",), static_images=None, repeat=2, seed=0) -> list[dict]:
+    """Time each configuration; returns one dict per config with images/s per backend.
+
+    Keys: ``config``, ``numpy`` (images/s of the reference), ``torch_<device>`` and
+    ``speedup_<device>`` (torch images/s / numpy images/s).
+    """
+    import numpy as np
+    import torch
+
+    from ._checks import check_int
+    from .isp.camera import RAW_DRONE
+    from .isp.configs import CONFIGS, parse_config
+    from .isp.pipeline import Pipeline
+    from .isp.static import process_static
+
+    check_int(batch, "batch", minimum=1)
+    check_int(size, "size", minimum=2, even=True)
+    check_int(repeat, "repeat", minimum=1)
+    configs = CONFIGS if configs is None else tuple(configs)
+    for c in configs:
+        parse_config(c)
+    n_static = batch if static_images is None else check_int(static_images, "static_images", minimum=1)
+    raw = np.random.default_rng(seed).random((batch, size, size)).astype(np.float32)
+    raw_t = torch.from_numpy(raw)[:, None]
+    rows = []
+    for config in configs:
+        row = {"config": config}
+        t0 = time.perf_counter()
+        for i in range(n_static):
+            process_static(raw[i % batch], config, RAW_DRONE)
+        row["numpy"] = n_static / (time.perf_counter() - t0)
+        for device in devices:
+            p = Pipeline.static(config, RAW_DRONE, device=device)
+            x = raw_t.to(device)
+            with torch.no_grad():
+                p(x)  # warm-up
+                _sync(device)
+                t0 = time.perf_counter()
+                for _ in range(repeat):
+                    p(x)
+                _sync(device)
+            row[f"torch_{device}"] = batch * repeat / (time.perf_counter() - t0)
+            row[f"speedup_{device}"] = row[f"torch_{device}"] / row["numpy"]
+        rows.append(row)
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    """A plain-text table of :func:`bench_isp` results."""
+    keys = [k for k in rows[0] if k != "config"]
+    lines = ["config    " + "".join(f"{k:>16}" for k in keys)]
+    for r in rows:
+        lines.append(f"{r['config']:<10}" + "".join(f"{r[k]:>16.1f}" for k in keys))
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    import torch
+
+    if args.bench != "isp":  # pragma: no cover - argparse restricts choices
+        raise ValueError(f"bench: unknown benchmark {args.bench!r}")
+    if args.device == "all":
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    elif args.device in ("cpu", "cuda"):
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device: CUDA is not available on this machine")
+        devices = [args.device]
+    else:
+        raise ValueError(f"device: expected 'cpu', 'cuda' or 'all', got {args.device!r}")
+    configs = None if args.configs == "all" else [c.strip() for c in args.configs.split(";") if c.strip()]
+    print(
+        f"ISP throughput, {args.size}x{args.size}, torch batch {args.batch}, "
+        f"torch threads {torch.get_num_threads()} (images/s; noisy on a shared machine)"
+    )
+    rows = bench_isp(args.batch, args.size, configs, devices, args.static_images, args.repeat)
+    print(format_rows(rows))
+    for d in devices:
+        sp = [r[f"speedup_{d}"] for r in rows]
+        print(f"speed-up torch {d} / numpy: min {min(sp):.1f}x, median {sorted(sp)[len(sp) // 2]:.1f}x, max {max(sp):.1f}x")
+    return 0

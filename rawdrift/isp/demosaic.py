@@ -1,0 +1,456 @@
+"""Demosaicing (the DM stage): from a one-channel Bayer mosaic to a full RGB image.
+
+A Bayer sensor records one colour per pixel, so two thirds of the RGB values are
+missing and must be estimated from the neighbours. This module holds batched,
+differentiable torch versions of the three algorithms the paper's static data
+models use, matching the reference implementations of ``colour-demosaicing``
+(``demosaicing_CFA_Bayer_bilinear``, ``..._Malvar2004``, ``..._Menon2007``)
+operation for operation, including their ``scipy.ndimage`` boundary modes.
+Outputs are not clipped, like the reference.
+
+Every function takes a ``(B, 1, H, W)`` float mosaic with even ``H`` and ``W``
+and returns ``(B, 3, H, W)`` RGB of the same dtype and device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._checks import check_choice, check_image, check_shape, check_tensor
+from ..raw.cfa import cfa_masks, check_pattern, split_planes
+from .filters import convolve2d, pad2d
+
+__all__ = [
+    "METHODS",
+    "BILINEAR_KERNELS",
+    "demosaic_bilinear",
+    "demosaic_malvar2004",
+    "demosaic_menon2007",
+    "demosaic",
+    "Demosaic",
+]
+
+METHODS = ("bilinear", "menon2007", "malvar2004")
+
+# Red and blue are sampled on one pixel in four: each missing value is the mean of
+# its two (edge) or four (diagonal) nearest samples. Green is sampled on one pixel
+# in two: each missing value is the mean of its four direct neighbours. Applied to a
+# sparse plane (zeros off its sites), the centre weight 1 keeps the measured value.
+_K_RB = [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
+_K_G = [[0.0, 0.25, 0.0], [0.25, 1.0, 0.25], [0.0, 0.25, 0.0]]
+BILINEAR_KERNELS = torch.tensor([_K_RB, _K_G, _K_RB], dtype=torch.float64)
+
+
+def _check_raw(raw, pattern: str) -> Tensor:
+    check_image(raw, "raw", channels=1, even=True, min_size=2)
+    check_pattern(pattern)
+    return raw
+
+
+def _bool_masks(raw: Tensor, pattern: str) -> tuple[Tensor, Tensor, Tensor]:
+    """``(H, W)`` boolean R, G, B site masks on ``raw``'s device."""
+    m = cfa_masks(*raw.shape[-2:], pattern, device=raw.device).bool()
+    return m[0], m[1], m[2]
+
+
+def _rows(mask: Tensor) -> Tensor:
+    """``(H, W)`` mask of the rows that hold at least one site of ``mask``."""
+    return mask.any(dim=1, keepdim=True).expand_as(mask)
+
+
+def _cols(mask: Tensor) -> Tensor:
+    """``(H, W)`` mask of the columns that hold at least one site of ``mask``."""
+    return mask.any(dim=0, keepdim=True).expand_as(mask)
+
+
+# ----------------------------------------------------------------------------- bilinear
+
+
+def demosaic_bilinear(raw: Tensor, pattern: str = "RGGB", kernels: Tensor | None = None) -> Tensor:
+    """Bilinear demosaicing, optionally with learnable per-channel kernels.
+
+    The mosaic is split into three sparse planes (each colour's samples, zeros
+    elsewhere) and each plane is convolved with its own 3x3 kernel. With the
+    default :data:`BILINEAR_KERNELS` every missing value becomes the average of the
+    nearest samples of that colour, which is ``demosaicing_CFA_Bayer_bilinear``;
+    borders use scipy's ``"reflect"`` mode (edge sample repeated), as the
+    reference does. With other kernels this is the paper's parametrized DM stage.
+
+    Args:
+        raw: ``(B, 1, H, W)`` float mosaic, ``H`` and ``W`` even.
+        pattern: Bayer pattern, one of ``RGGB``, ``BGGR``, ``GRBG``, ``GBRG``.
+        kernels: ``(3, 3, 3)`` kernels ``[k_R, k_G, k_B]`` (convolution, not
+            correlation, like ``scipy.ndimage.convolve``); ``None`` for
+            :data:`BILINEAR_KERNELS`. Cast to ``raw``'s dtype and device.
+    Returns:
+        ``(B, 3, H, W)`` RGB, differentiable in ``raw`` and ``kernels``.
+
+    >>> raw = torch.ones(1, 1, 4, 4)
+    >>> demosaic_bilinear(raw)[0, :, 1, 1].tolist()
+    [1.0, 1.0, 1.0]
+    """
+    _check_raw(raw, pattern)
+    if kernels is None:
+        kernels = BILINEAR_KERNELS
+    check_tensor(kernels, "kernels")
+    check_shape(kernels, (3, 3, 3), "kernels")
+    if not kernels.is_floating_point():
+        raise ValueError(f"kernels: expected a floating-point tensor, got dtype {kernels.dtype}")
+    planes = split_planes(raw, pattern)
+    return convolve2d(planes, kernels.to(dtype=raw.dtype, device=raw.device), mode="reflect")
+
+
+# ----------------------------------------------------------------------------- Malvar 2004
+
+# Malvar, He & Cutler (2004): bilinear interpolation plus a fraction of the
+# Laplacian of the colour that *is* measured at the pixel, which restores the
+# high frequencies the bilinear average smooths away. Kernels (scaled by 1/8) as
+# in colour-demosaicing: green at red/blue sites; red/blue at green sites whose row
+# holds red/blue (and its transpose for columns); red at blue sites and vice versa.
+_MALVAR_G_AT_RB = [
+    [0.0, 0.0, -1.0, 0.0, 0.0],
+    [0.0, 0.0, 2.0, 0.0, 0.0],
+    [-1.0, 2.0, 4.0, 2.0, -1.0],
+    [0.0, 0.0, 2.0, 0.0, 0.0],
+    [0.0, 0.0, -1.0, 0.0, 0.0],
+]
+_MALVAR_ROW = [
+    [0.0, 0.0, 0.5, 0.0, 0.0],
+    [0.0, -1.0, 0.0, -1.0, 0.0],
+    [-1.0, 4.0, 5.0, 4.0, -1.0],
+    [0.0, -1.0, 0.0, -1.0, 0.0],
+    [0.0, 0.0, 0.5, 0.0, 0.0],
+]
+_MALVAR_DIAG = [
+    [0.0, 0.0, -1.5, 0.0, 0.0],
+    [0.0, 2.0, 0.0, 2.0, 0.0],
+    [-1.5, 0.0, 6.0, 0.0, -1.5],
+    [0.0, 2.0, 0.0, 2.0, 0.0],
+    [0.0, 0.0, -1.5, 0.0, 0.0],
+]
+_MALVAR_KERNELS = (
+    torch.tensor(
+        [_MALVAR_G_AT_RB, _MALVAR_ROW, torch.tensor(_MALVAR_ROW).T.tolist(), _MALVAR_DIAG],
+        dtype=torch.float64,
+    )
+    / 8
+)
+
+
+def demosaic_malvar2004(raw: Tensor, pattern: str = "RGGB") -> Tensor:
+    """Malvar-He-Cutler (2004) gradient-corrected linear demosaicing.
+
+    Each missing value is a bilinear estimate corrected by the local Laplacian of
+    the colour measured at that pixel: where the measured colour changes fast, the
+    missing ones are assumed to change alike (colours are strongly correlated at
+    edges). That is four fixed 5x5 linear filters on the mosaic, each used at the
+    sites it was designed for: green at red/blue sites; red (blue) at green sites
+    in a red (blue) row; the same in columns (the transposed filter); red at blue
+    sites and blue at red sites. Measured values are kept. Borders use scipy's
+    ``"reflect"`` mode, as ``demosaicing_CFA_Bayer_Malvar2004`` does.
+
+    Args:
+        raw: ``(B, 1, H, W)`` float mosaic, ``H`` and ``W`` even.
+        pattern: Bayer pattern.
+    Returns:
+        ``(B, 3, H, W)`` RGB (not clipped), linear hence differentiable everywhere in ``raw``.
+
+    >>> demosaic_malvar2004(torch.full((1, 1, 6, 6), 0.5))[0, :, 2, 3].tolist()
+    [0.5, 0.5, 0.5]
+    """
+    _check_raw(raw, pattern)
+    r_m, g_m, b_m = _bool_masks(raw, pattern)
+    weight = _MALVAR_KERNELS.flip(-1, -2).to(dtype=raw.dtype, device=raw.device).unsqueeze(1)
+    filtered = F.conv2d(pad2d(raw, (2, 2, 2, 2), "reflect"), weight)  # (B, 4, H, W)
+    g_at_rb, at_row, at_col, diag = filtered.unbind(1)
+    x = raw[:, 0]
+    zero = x.new_zeros(())
+    r_rows, r_cols, b_rows, b_cols = _rows(r_m), _cols(r_m), _rows(b_m), _cols(b_m)
+    g = torch.where(r_m | b_m, g_at_rb, torch.where(g_m, x, zero))
+    r = torch.where(r_m, x, zero)
+    b = torch.where(b_m, x, zero)
+    r = torch.where(r_rows & b_cols, at_row, r)
+    r = torch.where(b_rows & r_cols, at_col, r)
+    b = torch.where(b_rows & r_cols, at_row, b)
+    b = torch.where(r_rows & b_cols, at_col, b)
+    r = torch.where(b_rows & b_cols, diag, r)
+    b = torch.where(r_rows & r_cols, diag, b)
+    return torch.stack([r, g, b], dim=1)
+
+
+# ----------------------------------------------------------------------------- Menon 2007
+
+
+def _symmetric_1d(x: Tensor, half: list[float], axis: int, mode: str = "mirror") -> Tensor:
+    """``scipy.ndimage.convolve1d`` with an odd symmetric kernel, summed in scipy's order.
+
+    ``half`` holds the taps from the centre outwards: ``[w0, w1, ..., wn]`` for the
+    kernel ``[wn, ..., w1, w0, w1, ..., wn]``. Scipy evaluates such a kernel as
+    ``x*w0 + (x[-n] + x[+n])*wn + ... + (x[-1] + x[+1])*w1``; repeating that order
+    reproduces its float64 results bit for bit, which keeps Menon's directional
+    decision (a comparison of two such sums) identical to the reference. Zero
+    taps are skipped (they add an exact zero). ``axis`` is -1 (rows) or -2 (columns).
+    """
+    n = len(half) - 1
+    pad = (0, 0, n, n) if axis == -1 else (n, n, 0, 0)
+    xp = pad2d(x, pad, mode)
+    size = x.shape[axis]
+
+    def shifted(s: int) -> Tensor:
+        return xp.narrow(axis, n + s, size)
+
+    out = x * half[0] if half[0] != 0 else None
+    for k in range(n, 0, -1):
+        if half[k] == 0:
+            continue
+        term = (shifted(-k) + shifted(k)) * half[k]
+        out = term if out is None else out + term
+    return out
+
+
+def _cnv_h(x: Tensor, half: list[float]) -> Tensor:
+    return _symmetric_1d(x, half, -1)
+
+
+def _cnv_v(x: Tensor, half: list[float]) -> Tensor:
+    return _symmetric_1d(x, half, -2)
+
+
+def _convolve_taps(x: Tensor, kernel: list[list[float]]) -> Tensor:
+    """``scipy.ndimage.convolve(x, kernel, mode="constant")`` summed in scipy's order.
+
+    Scipy flips the kernel and adds its non-zero taps in raster order; doing the
+    same keeps float64 results bit-identical. ``kernel`` is odd-sized.
+    """
+    kh, kw = len(kernel), len(kernel[0])
+    xp = pad2d(x, (kh // 2, kh // 2, kw // 2, kw // 2), "constant")
+    h, w = x.shape[-2:]
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            wt = kernel[kh - 1 - i][kw - 1 - j]
+            if wt == 0:
+                continue
+            term = xp[..., i : i + h, j : j + w] * wt
+            out = term if out is None else out + term
+    return out
+
+
+_H0 = [0.0, 0.5, 0.0]  # [0, .5, 0, .5, 0]: mean of the two same-row greens
+_H1 = [0.5, 0.0, -0.25]  # [-.25, 0, .5, 0, -.25]: Laplacian of the sampled colour
+_KB = [0.0, 0.5]  # [.5, 0, .5]: mean of the two neighbours
+_FIR = [1.0 / 3.0, 1.0 / 3.0]  # [1, 1, 1] / 3
+_K_CLASSIFIER = [
+    [0.0, 0.0, 1.0, 0.0, 1.0],
+    [0.0, 0.0, 0.0, 1.0, 0.0],
+    [0.0, 0.0, 3.0, 0.0, 3.0],
+    [0.0, 0.0, 0.0, 1.0, 0.0],
+    [0.0, 0.0, 1.0, 0.0, 1.0],
+]
+_K_CLASSIFIER_T = [list(r) for r in zip(*_K_CLASSIFIER)]
+
+
+def demosaic_menon2007(raw: Tensor, pattern: str = "RGGB", refining_step: bool = True) -> Tensor:
+    """Menon-Andriani-Calvagno (2007) directional filtering with a posteriori decision (DDFAPD).
+
+    1. Green is interpolated twice at red/blue sites: along the row and along the
+       column, each as the mean of the two green neighbours plus a Laplacian
+       correction from the measured colour (5-tap filters, scipy ``"mirror"`` borders).
+    2. Decision: for each direction, the colour difference (R-G or B-G) is
+       computed at red/blue sites and its absolute change over two pixels in that
+       direction is summed over a 5x5 neighbourhood (zero borders). The direction
+       whose colour difference varies less (ties go to horizontal) gives green.
+    3. Red and blue at green sites are the green value plus the neighbours' mean
+       colour difference along the row or column that holds that colour; red at
+       blue sites (and blue at red sites) use the direction chosen in step 2.
+    4. Optional refining: the colour differences are smoothed with a 3-tap mean
+       along the chosen direction (or the row/column of the sampled colour) and
+       the three channels are rebuilt from them, as in ``refining_step_Menon2007``.
+
+    Additions inside each sum follow scipy's order so that, in float64, the
+    horizontal/vertical decision is bit-identical to ``demosaicing_CFA_Bayer_Menon2007``.
+    For float32 input the decision (step 2 only) is computed in float64 (except
+    on MPS, which lacks it): near-ties, common on smooth ramps, would otherwise
+    flip and change green by far more than float32 rounding.
+
+    Gradients: the output is a piecewise linear function of ``raw``. Within a
+    region where no horizontal/vertical decision changes it is linear and
+    gradients are exact; the decision itself (a comparison) carries no gradient,
+    so the derivative is undefined where the two directional scores tie.
+
+    Args:
+        raw: ``(B, 1, H, W)`` float mosaic, ``H`` and ``W`` even.
+        pattern: Bayer pattern.
+        refining_step: apply step 4 (the reference's default).
+    Returns:
+        ``(B, 3, H, W)`` RGB, not clipped.
+
+    >>> demosaic_menon2007(torch.full((1, 1, 6, 6), 0.25))[0, :, 3, 2].tolist()
+    [0.25, 0.25, 0.25]
+    """
+    _check_raw(raw, pattern)
+    if not isinstance(refining_step, bool):
+        raise ValueError(f"refining_step: expected a bool, got {refining_step!r}")
+    r_m, g_m, b_m = _bool_masks(raw, pattern)
+    x = raw[:, 0]  # (B, H, W)
+    zero = x.new_zeros(())
+    r = torch.where(r_m, x, zero)
+    g = torch.where(g_m, x, zero)
+    b = torch.where(b_m, x, zero)
+
+    # 1. Directional green estimates.
+    g_h, g_v = _menon_green(x, g, g_m)
+
+    # 2. A posteriori decision, in float64 where the device has it, so that a
+    # float32 input takes the same decisions as the float64 reference.
+    if x.dtype == torch.float64 or x.device.type == "mps":
+        horizontal = _menon_decision(x, g_h, g_v, r_m, b_m)
+    else:
+        with torch.no_grad():
+            x64 = x.detach().double()
+            g_h64, g_v64 = _menon_green(x64, torch.where(g_m, x64, x64.new_zeros(())), g_m)
+            horizontal = _menon_decision(x64, g_h64, g_v64, r_m, b_m)
+    g = torch.where(horizontal, g_h, g_v)
+
+    # 3. Red and blue from colour differences.
+    r_rows, b_rows = _rows(r_m), _rows(b_m)
+    r = torch.where(g_m & r_rows, g + _cnv_h(r, _KB) - _cnv_h(g, _KB), r)
+    r = torch.where(g_m & b_rows, g + _cnv_v(r, _KB) - _cnv_v(g, _KB), r)
+    b = torch.where(g_m & b_rows, g + _cnv_h(b, _KB) - _cnv_h(g, _KB), b)
+    b = torch.where(g_m & r_rows, g + _cnv_v(b, _KB) - _cnv_v(g, _KB), b)
+    r_at_b = torch.where(horizontal, b + _cnv_h(r, _KB) - _cnv_h(b, _KB), b + _cnv_v(r, _KB) - _cnv_v(b, _KB))
+    r = torch.where(b_rows & b_m, r_at_b, r)
+    b_at_r = torch.where(horizontal, r + _cnv_h(b, _KB) - _cnv_h(r, _KB), r + _cnv_v(b, _KB) - _cnv_v(r, _KB))
+    b = torch.where(r_rows & r_m, b_at_r, b)
+
+    if refining_step:
+        r, g, b = _menon_refine(r, g, b, r_m, g_m, b_m, horizontal)
+    return torch.stack([r, g, b], dim=1)
+
+
+def _menon_green(x: Tensor, g: Tensor, g_m: Tensor) -> tuple[Tensor, Tensor]:
+    """Horizontal and vertical green estimates ``(B, H, W)`` (measured greens kept)."""
+    g_h = torch.where(g_m, g, _cnv_h(x, _H0) + _cnv_h(x, _H1))
+    g_v = torch.where(g_m, g, _cnv_v(x, _H0) + _cnv_v(x, _H1))
+    return g_h, g_v
+
+
+def _menon_decision(x: Tensor, g_h: Tensor, g_v: Tensor, r_m: Tensor, b_m: Tensor) -> Tensor:
+    """``(B, H, W)`` bool, True where the horizontal estimate wins (ties included).
+
+    The colour difference (R-G or B-G, zero at green sites) is formed for each
+    direction; its absolute change over two pixels along that direction, summed
+    with the classifier weights over a 5x5 window, scores how much the
+    difference varies. The smaller score wins.
+    """
+    zero = x.new_zeros(())
+    c_h = torch.where(b_m, x - g_h, torch.where(r_m, x - g_h, zero))
+    c_v = torch.where(b_m, x - g_v, torch.where(r_m, x - g_v, zero))
+    d_h = (c_h - pad2d(c_h, (0, 0, 0, 2), "mirror")[..., 2:]).abs()
+    d_v = (c_v - pad2d(c_v, (0, 2, 0, 0), "mirror")[..., 2:, :]).abs()
+    score_h = _convolve_taps(d_h, _K_CLASSIFIER)
+    score_v = _convolve_taps(d_v, _K_CLASSIFIER_T)
+    return (score_v >= score_h).detach()
+
+
+def _menon_refine(r, g, b, r_m, g_m, b_m, horizontal):
+    """Menon's refining step on ``(B, H, W)`` channels (``refining_step_Menon2007``)."""
+    zero = g.new_zeros(())
+
+    def along_decision(t: Tensor) -> Tensor:
+        return torch.where(horizontal, _cnv_h(t, _FIR), _cnv_v(t, _FIR))
+
+    # Green at red/blue sites from the smoothed colour differences.
+    r_g_m = torch.where(r_m, along_decision(r - g), zero)
+    b_g_m = torch.where(b_m, along_decision(b - g), zero)
+    g = torch.where(r_m, r - r_g_m, g)
+    g = torch.where(b_m, b - b_g_m, g)
+
+    # Red and blue at green sites, from the row or column holding that colour.
+    r_rows, r_cols, b_rows, b_cols = _rows(r_m), _cols(r_m), _rows(b_m), _cols(b_m)
+    r_g = r - g
+    b_g = b - g
+    at = g_m & b_rows
+    r_g_m = torch.where(at, _cnv_v(r_g, _KB), r_g_m)
+    r = torch.where(at, g + r_g_m, r)
+    at = g_m & b_cols
+    r_g_m = torch.where(at, _cnv_h(r_g, _KB), r_g_m)
+    r = torch.where(at, g + r_g_m, r)
+    at = g_m & r_rows
+    b_g_m = torch.where(at, _cnv_v(b_g, _KB), b_g_m)
+    b = torch.where(at, g + b_g_m, b)
+    at = g_m & r_cols
+    b_g_m = torch.where(at, _cnv_h(b_g, _KB), b_g_m)
+    b = torch.where(at, g + b_g_m, b)
+
+    # Red at blue sites and blue at red sites from the smoothed R-B difference.
+    r_b = r - b
+    r_b_m = torch.where(b_m, along_decision(r_b), zero)
+    r = torch.where(b_m, b + r_b_m, r)
+    r_b_m = torch.where(r_m, along_decision(r_b), zero)
+    b = torch.where(r_m, r - r_b_m, b)
+    return r, g, b
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+_FUNCTIONS = {
+    "bilinear": demosaic_bilinear,
+    "menon2007": demosaic_menon2007,
+    "malvar2004": demosaic_malvar2004,
+}
+
+
+def demosaic(raw: Tensor, method: str, pattern: str = "RGGB") -> Tensor:
+    """Demosaic with the named method, one of :data:`METHODS` (reference settings).
+
+    Args:
+        raw: ``(B, 1, H, W)`` float mosaic, ``H`` and ``W`` even.
+        method: ``"bilinear"``, ``"menon2007"`` or ``"malvar2004"``.
+        pattern: Bayer pattern.
+    Returns:
+        ``(B, 3, H, W)`` RGB.
+    """
+    check_choice(method, METHODS, "method")
+    return _FUNCTIONS[method](raw, pattern)
+
+
+class Demosaic(nn.Module):
+    """The DM stage as a module.
+
+    For ``method="bilinear"`` the module owns ``kernels`` ``(3, 3, 3)``
+    (initialised to :data:`BILINEAR_KERNELS` in the default dtype): a trainable
+    ``nn.Parameter`` when ``learnable`` (the paper's parametrized DM stage), a
+    buffer otherwise. Malvar and Menon have no parameters.
+
+    Args:
+        method: one of :data:`METHODS`.
+        pattern: Bayer pattern of the input mosaics.
+        learnable: make the bilinear kernels trainable (bilinear only).
+    """
+
+    def __init__(self, method: str = "bilinear", pattern: str = "RGGB", learnable: bool = False):
+        super().__init__()
+        check_choice(method, METHODS, "method")
+        check_pattern(pattern)
+        if learnable and method != "bilinear":
+            raise ValueError(f"learnable: only the bilinear method has parameters, got method={method!r}")
+        self.method = method
+        self.pattern = pattern
+        if method == "bilinear":
+            k = BILINEAR_KERNELS.to(torch.get_default_dtype()).clone()
+            if learnable:
+                self.kernels = nn.Parameter(k)
+            else:
+                self.register_buffer("kernels", k)
+
+    def forward(self, raw: Tensor) -> Tensor:
+        """``(B, 1, H, W)`` mosaic -> ``(B, 3, H, W)`` RGB."""
+        if self.method == "bilinear":
+            return demosaic_bilinear(raw, self.pattern, self.kernels)
+        return demosaic(raw, self.method, self.pattern)
+
+    def extra_repr(self) -> str:
+        return f"method={self.method!r}, pattern={self.pattern!r}"

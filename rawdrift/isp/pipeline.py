@@ -1,0 +1,213 @@
+"""The torch data model: :class:`Pipeline` composes the stage modules.
+
+``Pipeline.static(name, camera)`` reproduces one of the 12 static configurations
+of :mod:`rawdrift.isp.static` (frozen, batched, CPU or CUDA);
+``Pipeline.parametrized(camera)`` is the paper's differentiable data model
+Phi_Proc^para, every continuous parameter an ``nn.Parameter`` initialised so
+that it equals the static ``bi,s,ga`` configuration.
+
+    BL -> DM -> WB -> CC -> YUV -> SH -> DN -> RGB -> clip -> GC
+
+Physical ranges of the parametrized model (enforced by clamping the value used
+in ``forward``; the stored parameter is left as the optimiser made it and gets
+zero gradient while outside the range): black level in ``[0, 1)``, gamma ``>= 0.01``,
+white-balance gains ``>= 1e-6`` when the camera's own gains are positive (the
+Raw-Microscopy gains, negative as released by the authors, stay unconstrained).
+The colour matrix and the filter kernels are unconstrained. The gamma uses the
+gradient-safe form of :func:`~rawdrift.isp.gamma.gamma_correct`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_image
+from .black_level import BlackLevel
+from .camera import Camera
+from .color import ColorCorrection, rgb_to_yuv, yuv_to_rgb
+from .configs import DEMOSAIC_CODES, parse_config
+from .denoise import Denoise
+from .gamma import GammaCorrection
+from .sharpen import Sharpen
+from .white_balance import WhiteBalance
+
+#: Stage codes in processing order, and the attribute holding each stage module.
+STAGES = ("bl", "dm", "wb", "cc", "sh", "dn", "gc")
+STAGE_MODULES = {
+    "bl": "black_level",
+    "dm": "demosaic",
+    "wb": "white_balance",
+    "cc": "color_correction",
+    "sh": "sharpen",
+    "dn": "denoise",
+    "gc": "gamma_correction",
+}
+#: Keys of :attr:`Pipeline.stages` when ``track_stages`` is on ("sh" and "dn" are shown in RGB).
+TRACKED = ("raw",) + STAGES
+
+
+class Pipeline(nn.Module):
+    """A raw-to-RGB data model ``(B, 1, H, W) -> (B, 3, H, W)`` in [0, 1].
+
+    Args:
+        black_level, demosaic, white_balance, color_correction, sharpen, denoise, gamma_correction:
+            the stage modules.
+        track_stages: keep every intermediate view in :attr:`stages` (a dict by
+            stage code, see :data:`TRACKED`); views that require grad keep their
+            ``.grad`` after backward (``retain_grad``).
+        name: configuration name, for display.
+    """
+
+    def __init__(
+        self,
+        black_level: BlackLevel,
+        demosaic: nn.Module,
+        white_balance: WhiteBalance,
+        color_correction: ColorCorrection,
+        sharpen: Sharpen,
+        denoise: Denoise,
+        gamma_correction: GammaCorrection,
+        *,
+        track_stages: bool = False,
+        name: str = "custom",
+    ):
+        super().__init__()
+        self.black_level = black_level
+        self.demosaic = demosaic
+        self.white_balance = white_balance
+        self.color_correction = color_correction
+        self.sharpen = sharpen
+        self.denoise = denoise
+        self.gamma_correction = gamma_correction
+        self.track_stages = bool(track_stages)
+        self.name = name
+        self.stages: dict[str, Tensor] = {}
+
+    # -- constructors -------------------------------------------------------------------------
+    @classmethod
+    def static(
+        cls,
+        name: str,
+        camera: Camera,
+        *,
+        channels: str = "y",
+        preserve_range: bool = True,
+        track_stages: bool = False,
+        dtype: torch.dtype = torch.float32,
+        device=None,
+    ) -> "Pipeline":
+        """The frozen torch twin of ``process_static(raw, name, camera)``.
+
+        >>> from rawdrift.isp.camera import RAW_DRONE
+        >>> Pipeline.static("ma,u,me", RAW_DRONE)(torch.rand(2, 1, 8, 8)).shape
+        torch.Size([2, 3, 8, 8])
+        """
+        from .demosaic import Demosaic
+
+        dm, sh, dn = parse_config(name)
+        _check_camera(camera)
+        p = cls(
+            BlackLevel(camera.black_level),
+            Demosaic(DEMOSAIC_CODES[dm], pattern=camera.pattern),
+            WhiteBalance(camera.white_balance),
+            ColorCorrection(camera.color_matrix),
+            Sharpen(sh, channels=channels, preserve_range=preserve_range),
+            Denoise(dn, channels=channels),
+            GammaCorrection(camera.gamma),
+            track_stages=track_stages,
+            name=name,
+        )
+        return p.freeze().to(dtype=dtype, device=device)
+
+    @classmethod
+    def parametrized(
+        cls,
+        camera: Camera,
+        *,
+        channels: str = "y",
+        track_stages: bool = False,
+        dtype: torch.dtype = torch.float32,
+        device=None,
+    ) -> "Pipeline":
+        """The differentiable data model: every continuous parameter learnable, defaults = static ``bi,s,ga``.
+
+        Parameters: ``bl (4,)``, demosaic ``kernels (3, 3, 3)``, ``wb (3,)``, ``M (3, 3)``,
+        sharpening ``kernel (3, 3)``, blur ``kernel (5, 5)``, ``gamma ()``.
+
+        >>> from rawdrift.isp.camera import RAW_DRONE
+        >>> sorted(k for k, v in Pipeline.parametrized(RAW_DRONE).param_groups().items() if v)
+        ['bl', 'cc', 'dm', 'dn', 'gc', 'sh', 'wb']
+        """
+        from .demosaic import Demosaic
+
+        _check_camera(camera)
+        p = cls(
+            BlackLevel(camera.black_level, learnable=True),
+            Demosaic("bilinear", pattern=camera.pattern, learnable=True),
+            WhiteBalance(camera.white_balance, learnable=True, positive=all(g > 0 for g in camera.white_balance)),
+            ColorCorrection(camera.color_matrix, learnable=True),
+            Sharpen("s", channels=channels, learnable=True),
+            Denoise("ga", channels=channels, learnable=True),
+            GammaCorrection(camera.gamma, learnable=True, differentiable=True),
+            track_stages=track_stages,
+            name="parametrized",
+        )
+        return p.to(dtype=dtype, device=device)
+
+    # -- parameters ---------------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Learnable parameters by stage code (empty lists for stages without any)."""
+        return {code: list(getattr(self, STAGE_MODULES[code]).parameters()) for code in STAGES}
+
+    def freeze(self) -> "Pipeline":
+        """Stop gradients to every parameter (in place); returns ``self``."""
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self
+
+    def unfreeze(self) -> "Pipeline":
+        """Let gradients reach every parameter again (in place); returns ``self``."""
+        for p in self.parameters():
+            p.requires_grad_(True)
+        return self
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, raw: Tensor) -> Tensor:
+        """Process ``(B, 1, H, W)`` raw mosaics (even ``H``, ``W``) into ``(B, 3, H, W)`` views in [0, 1]."""
+        check_image(raw, "Pipeline: raw", channels=1, even=True, min_size=2)
+        track = self.track_stages
+        stages: dict[str, Tensor] = {}
+
+        def keep(code: str, x: Tensor) -> None:
+            if track:
+                if x.requires_grad:
+                    x.retain_grad()
+                stages[code] = x
+
+        keep("raw", raw)
+        x = self.black_level(raw)
+        keep("bl", x)
+        x = self.demosaic(x)
+        keep("dm", x)
+        x = self.white_balance(x)
+        keep("wb", x)
+        x = self.color_correction(x)
+        keep("cc", x)
+        yuv = self.sharpen(rgb_to_yuv(x))
+        if track:
+            keep("sh", yuv_to_rgb(yuv))
+        x = yuv_to_rgb(self.denoise(yuv))
+        keep("dn", x)
+        x = self.gamma_correction(x)
+        keep("gc", x)
+        self.stages = stages
+        return x
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, track_stages={self.track_stages}"
+
+
+def _check_camera(camera) -> None:
+    if not isinstance(camera, Camera):
+        raise TypeError(f"camera: expected a rawdrift.isp.Camera, got {type(camera).__name__}")
