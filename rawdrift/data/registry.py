@@ -22,7 +22,7 @@ def get_dataset(name: str, preset: str | None = None, root=None, intensity: floa
         seed: seed of a synthetic dataset.
         **kw: passed to the dataset class (e.g. ``n``, ``size``, ``cache``).
 
-    >>> get_dataset("synthetic-drone", preset="ci", n=2, size=32).task
+    >>> get_dataset("synthetic-drone", preset="ci", n=2, size=32, cache=False).task
     'segmentation'
     """
     check_choice(name, DATASET_NAMES, "name")

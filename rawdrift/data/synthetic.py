@@ -43,7 +43,7 @@ from ..raw.sensor import DRONE_SENSOR, MICROSCOPY_SENSOR, WHITE_DN, SensorModel,
 from .base import RawDataset
 
 # Bump whenever a change to this file changes generated data (it is part of the cache key).
-VERSION = 3
+VERSION = 5
 
 REF = 256.0  # reference field of view in reference pixels
 CHUNK = 32  # samples rendered per vectorised batch (fixed: part of the noise streams)
@@ -270,12 +270,14 @@ GRANULE_OD = {  # granule colour, coarse?, density threshold (higher = fewer gra
     "EOS": ([0.04, 0.62, 0.85], True, -0.3), "BAS": ([1.10, 1.45, 0.55], True, 0.1),
     "NGS": ([0.10, 0.17, 0.09], False, 0.2), "NGB": ([0.10, 0.17, 0.09], False, 0.2),
 }
-CELL_RADIUS = {  # cell radius range in reference pixels (~0.16 µm each)
-    "BAS": (34, 41), "EOS": (39, 47), "KSC": (40, 58), "LYA": (38, 47), "LYT": (25, 31),
-    "MON": (45, 55), "NGB": (37, 45), "NGS": (37, 45), "UNC": (18, 40),
+CELL_RADIUS = {  # cell radius range in reference pixels (~0.16 µm each); ranges overlap on purpose
+    "BAS": (32, 42), "EOS": (36, 47), "KSC": (38, 58), "LYA": (33, 46), "LYT": (24, 34),
+    "MON": (40, 55), "NGB": (35, 46), "NGS": (35, 46), "UNC": (18, 40),
 }
-MICROSCOPY_PSF_REF = 1.2  # Gaussian sigma of the microscope PSF in reference pixels
+MICROSCOPY_PSF_REF = (0.9, 2.0)  # range of the Gaussian PSF sigma (focus varies) in reference pixels
 MAX_RBC = 7
+CONFUSABLE = {"LYT": "LYA", "LYA": "LYT", "NGS": "NGB", "NGB": "NGS", "MON": "LYA", "EOS": "NGS",
+              "BAS": "EOS", "KSC": "UNC", "UNC": "KSC"}
 
 
 def _lobe_union(u, v, centres, radius, soft):
@@ -308,12 +310,12 @@ def _nucleus(cls: str, u, v, z: Tensor, soft: float):
         a, b = 0.62 + 0.06 * z[:, 0], 0.50 + 0.06 * z[:, 1]
         rr = torch.sqrt(((u + 0.08) / a[:, None, None]) ** 2 + (v / b[:, None, None]) ** 2)
         body = _soft((1 - rr) * b[:, None, None], soft)
-        ci = 0.40 + 0.1 * z[:, 2]
+        ci = 0.40 + 0.25 * z[:, 2]  # notch depth varies: some monocyte nuclei are nearly oval
         notch = _soft(0.30 + 0.06 * z[:, 3, None, None] - torch.sqrt((u - ci[:, None, None]) ** 2 + v**2), soft)
         mask = body * (1 - notch)
         strength = 0.85 * one
     elif cls == "NGS":
-        k = 3 + (z[:, 0] * 3).floor().clamp(max=2)  # 3..5 lobes
+        k = 2 + (z[:, 0] * 4).floor().clamp(max=3)  # 2..5 lobes
         span = 3.4 + 1.2 * z[:, 1]
         ring = 0.40 + 0.05 * z[:, 2]
         rad = 0.20 + 0.05 * z[:, 3]
@@ -369,10 +371,18 @@ class SyntheticMicroscopy(SyntheticRawDataset):
 
     Class morphology (cell radius in ~0.16 µm reference pixels): LYT small round dense
     nucleus, thin blue cytoplasm; LYA larger, eccentric irregular nucleus, deep blue
-    cytoplasm; MON large, kidney-shaped lighter nucleus, grey-blue cytoplasm; NGS 3-5
+    cytoplasm; MON large, kidney-shaped lighter nucleus, grey-blue cytoplasm; NGS 2-5
     lobes joined by strands; NGB a C-shaped band; EOS bilobed with orange granules;
     BAS dark purple granules obscuring the nucleus; KSC a pale smeared smudge of
-    streaky chromatin without cytoplasm; UNC debris fragments.
+    streaky chromatin without cytoplasm; UNC debris fragments. Size ranges overlap
+    between classes, and stain strength, colour tint, focus (PSF width) and
+    granule density vary per cell.
+
+    ``ambiguity`` (default 0.08) is the fraction of cells drawn with the morphology
+    of a confusable class while keeping their own label (LYT<->LYA, NGS<->NGB,
+    MON->LYA, EOS->NGS, BAS->EOS, KSC<->UNC): a model of transitional forms and of
+    annotator disagreement, which keeps the task from being trivially separable
+    (a small CNN reaches roughly 90% rather than 100%).
     """
 
     name = "synthetic-microscopy"
@@ -380,6 +390,16 @@ class SyntheticMicroscopy(SyntheticRawDataset):
     classes = MICROSCOPY_CLASSES
     sensor = MICROSCOPY_SENSOR
     _code = 11
+
+    def __init__(self, n=None, size=None, intensity: float = 1.0, seed: int = 0, cache: bool = True, preset=None,
+                 ambiguity: float = 0.08):
+        from .._checks import check_range
+
+        self.ambiguity = float(check_range(ambiguity, "ambiguity", 0.0, 1.0))
+        super().__init__(n=n, size=size, intensity=intensity, seed=seed, cache=cache, preset=preset)
+
+    def params(self) -> dict:
+        return {**super().params(), "ambiguity": self.ambiguity}
 
     @staticmethod
     def _preset_n(p):
@@ -389,19 +409,24 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         n = self.n
         counts = class_counts(n)
         labels = rng.permutation(np.repeat(np.arange(len(self.classes)), counts))
-        lo = np.array([CELL_RADIUS[c][0] for c in self.classes])[labels]
-        hi = np.array([CELL_RADIUS[c][1] for c in self.classes])[labels]
+        partner = np.array([self.classes.index(CONFUSABLE[c]) for c in self.classes])
+        shape = np.where(rng.random(n) < self.ambiguity, partner[labels], labels)
+        lo = np.array([CELL_RADIUS[c][0] for c in self.classes])[shape]
+        hi = np.array([CELL_RADIUS[c][1] for c in self.classes])[shape]
         rbc_n = rng.integers(2, MAX_RBC + 1, size=n)
         return {
             "labels": labels,
+            "shape": shape,
             "radius": rng.uniform(lo, hi),
             "centre": REF / 2 + rng.normal(0, 8, size=(n, 2)),
             "theta": rng.uniform(0, 2 * np.pi, size=n),
             "ecc": rng.uniform(0.0, 0.12, size=n),
             "harm": rng.uniform(0, 2 * np.pi, size=(n, 3)),
             "z": rng.random((n, 12)),
-            "stain": np.exp(rng.normal(0, 0.12, size=(n, 2))),  # nuclear and eosin stain strength
-            "tint": rng.normal(0, 0.03, size=(n, 3)),
+            "stain": np.exp(rng.normal(0, 0.2, size=(n, 2))),  # nuclear and eosin stain strength
+            "tint": rng.normal(0, 0.06, size=(n, 3)),
+            "psf": rng.uniform(*MICROSCOPY_PSF_REF, size=n),
+            "granule_shift": rng.normal(0, 0.25, size=n),
             "illum": rng.uniform(0.90, 0.96, size=n),
             "rbc_active": np.arange(MAX_RBC)[None, :] < rbc_n[:, None],
             "rbc_angle": rng.uniform(0, 2 * np.pi, size=(n, MAX_RBC)),
@@ -411,14 +436,14 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         }
 
     def _scene_arrays(self, scene) -> dict:
-        return {"labels": scene["labels"].astype(np.int64)}
+        return {"labels": scene["labels"].astype(np.int64), "shape": scene["shape"].astype(np.int64)}
 
     def _render(self, scene, idx, gen):
         n, s = len(idx), self.size
         xx, yy = _grid(s)
         soft = max(0.6, 0.5 * REF / s)  # edge width in reference pixels: at least half an output pixel
         sel = {k: v[idx] for k, v in scene.items()}
-        labels = sel["labels"]
+        labels = sel["shape"]  # the morphology drawn (differs from the label for ambiguous cells)
         R = _t(sel["radius"])
         u, v = _local(xx, yy, _t(sel["centre"][:, 0]), _t(sel["centre"][:, 1]), _t(sel["theta"]))
         e = _col(sel["ecc"])
@@ -457,7 +482,7 @@ class SyntheticMicroscopy(SyntheticRawDataset):
             if cname in GRANULE_OD:
                 colour, is_coarse, thr = GRANULE_OD[cname]
                 tex = coarse[mt] if is_coarse else fine[mt]
-                g = _soft(tex - thr, 0.15) * cell[mt]
+                g = _soft(tex - thr - _col(sel["granule_shift"][m]), 0.15) * cell[mt]
                 if cname == "EOS":
                     g = g * (1 - 0.8 * nucleus[mt])
                 gran[mt] = g[:, None] * _t(colour)[None, :, None, None]
@@ -493,7 +518,9 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         od = od * (1 + _t(sel["tint"]))[:, :, None, None] + _t([0.02, 0.03, 0.02])[None, :, None, None]
         field = ((xx - REF / 2) ** 2 + (yy - REF / 2) ** 2) / (REF / 2) ** 2
         illum = _col(sel["illum"])[:, None] * (1 - 0.06 * field)[None, None] * _t([0.97, 1.0, 0.96])[None, :, None, None]
-        radiance = gaussian_blur(illum * torch.exp(-od), MICROSCOPY_PSF_REF * s / REF).clamp(0, 1)
+        sharp = illum * torch.exp(-od)
+        radiance = torch.stack([gaussian_blur(sharp[k : k + 1], float(sel["psf"][k]) * s / REF)[0] for k in range(n)])
+        radiance = radiance.clamp(0, 1)
         extra = {"nucleus_area": (nucleus > 0.5).float().mean(dim=(1, 2)).numpy() * REF**2 / 1.0}
         return radiance, extra
 
@@ -505,6 +532,7 @@ class SyntheticMicroscopy(SyntheticRawDataset):
         i = self._check_index(i)
         label = int(self._arrays["labels"][i])
         meta = {"index": i, "intensity": self.intensity, "seed": self.seed, "class_name": self.classes[label],
+                "morphology": self.classes[int(self._arrays["shape"][i])],
                 "nucleus_area": float(self._arrays["nucleus_area"][i])}
         return self._raw[i : i + 1], label, meta
 
