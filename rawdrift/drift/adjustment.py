@@ -461,6 +461,7 @@ class AdjustmentResult:
         """An ipywidgets intensity picker showing :meth:`plot_block` (needs a live kernel)."""
         import ipywidgets as W
         import matplotlib.pyplot as plt
+        from IPython.display import display
 
         pick = W.Dropdown(options=[(intensity_tag(x), x) for x in self.intensities], description="intensity")
         stretch = W.Checkbox(value=True, description="stretch samples")
@@ -470,7 +471,8 @@ class AdjustmentResult:
             out.clear_output(wait=True)
             with out:
                 fig = self.plot_block(pick.value, stretch=stretch.value)
-                plt.show(fig)
+                display(fig)
+                plt.close(fig)
 
         pick.observe(show, names="value")
         stretch.observe(show, names="value")
