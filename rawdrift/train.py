@@ -91,6 +91,8 @@ class TrainConfig:
         progress: show a tqdm progress bar.
         unet_width: U-Net width for :func:`train_task_model` (preset ``unet_width``).
         pretrained: start the ResNet18 from torchvision's ImageNet weights.
+        eval_every: also validate every ``eval_every`` optimisation steps (records in
+            :attr:`TrainResult.steps`); ``None``: only after each epoch.
     """
 
     task: str | None = None
@@ -113,6 +115,7 @@ class TrainConfig:
     progress: bool = True
     unet_width: int | None = None
     pretrained: bool = False
+    eval_every: int | None = None
 
     def __post_init__(self):
         if self.task is not None:
@@ -121,7 +124,7 @@ class TrainConfig:
         check_choice(self.normalize, NORMALIZE_CHOICES, "normalize")
         if self.size is not None:
             check_int(self.size, "size", minimum=32, even=True)
-        for name in ("epochs", "batch_size", "unet_width"):
+        for name in ("epochs", "batch_size", "unet_width", "eval_every"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name, minimum=1)
         for name in ("lr", "pipeline_lr"):
@@ -381,9 +384,12 @@ class _Runner:
                 target = dihedral(target, k)
         return view, target
 
-    def train_epoch(self, data: _Tensors, optimizer, gen) -> float:
+    def train_mode(self) -> None:
         self.model.train()
         self.pipeline.train(self.learnable)
+
+    def train_epoch(self, data: _Tensors, optimizer, gen, on_step: Callable[[], None] | None = None) -> float:
+        self.train_mode()
         n = data.raw.shape[0]
         perm = torch.randperm(n, generator=gen)
         bs = self.cfg.batch_size
@@ -399,6 +405,8 @@ class _Runner:
             optimizer.step()
             total += float(loss.detach()) * idx.numel()
             count += idx.numel()
+            if on_step is not None:
+                on_step()
         return total / count
 
     @torch.no_grad()
@@ -431,8 +439,9 @@ class _Runner:
 class TrainResult:
     """What :func:`fit` returns.
 
-    ``history`` holds one record per epoch (``epoch``, ``train_loss``, ``val``
-    metrics, ``seconds``); ``final`` the validation metrics after the last epoch;
+    ``history`` holds one record per epoch (``epoch``, ``step`` (optimisation steps
+    so far), ``train_loss``, ``val`` metrics, ``seconds``); ``steps`` one record
+    (``step``, ``epoch``, ``val``) per validation every ``cfg.eval_every`` steps; ``final`` the validation metrics after the last epoch;
     ``best`` those of ``best_epoch`` (highest validation accuracy or IoU). The
     ``*_state`` dicts are CPU state dicts of the model and pipeline after the
     last epoch and at the best epoch.
@@ -448,10 +457,11 @@ class TrainResult:
     best_model_state: dict = field(repr=False)
     pipeline_state: dict = field(default_factory=dict, repr=False)
     best_pipeline_state: dict = field(default_factory=dict, repr=False)
+    steps: list = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-ready part of the result (no tensors)."""
-        return {k: getattr(self, k) for k in ("task", "config", "history", "final", "best", "best_epoch")}
+        return {k: getattr(self, k) for k in ("task", "config", "history", "final", "best", "best_epoch", "steps")}
 
     def save(self, directory) -> Path:
         """Write ``result.json`` and ``states.pt`` into ``directory``, atomically."""
@@ -501,6 +511,8 @@ def fit(
             ``val_data`` may be ``None`` (no validation; the last epoch is "best").
         cfg: the run's settings (``None`` fields come from the preset).
         callback: called as ``callback(epoch, record)`` after each epoch's checkpoint.
+            With ``cfg.eval_every`` it is also called as ``callback(epoch, step_record)``
+            after each step-wise validation (``step_record`` has a ``"step"`` key, no ``"train_loss"``).
     Returns:
         :class:`TrainResult`; ``model`` and ``pipeline`` are left in their last-epoch state.
     """
@@ -525,6 +537,8 @@ def fit(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
+    steps: list[dict] = []
+    step = 0
     start = 0
     best = {"epoch": -1, "score": -math.inf, "model": {}, "pipeline": {}}
     ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
@@ -541,16 +555,27 @@ def fit(
         gen.set_state(ck["rng"]["data"])
         torch.set_rng_state(ck["rng"]["torch"])
         history, start, best = ck["history"], ck["epoch"], ck["best"]
+        steps, step = ck.get("steps", []), ck.get("step", 0)
 
     primary = M.primary_metric(cfg.task)
     from tqdm.auto import tqdm
 
     bar = tqdm(range(start, cfg.epochs), desc=f"train {cfg.task}", disable=not cfg.progress, leave=False)
+    def on_step() -> None:
+        nonlocal step
+        step += 1
+        if cfg.eval_every and val_t is not None and step % cfg.eval_every == 0:
+            rec = {"step": step, "epoch": epoch + 1, "val": runner.evaluate(val_t)}
+            runner.train_mode()
+            steps.append(rec)
+            if callback is not None:
+                callback(epoch + 1, rec)
+
     for epoch in bar:
         t0 = time.perf_counter()
-        train_loss = runner.train_epoch(train_t, optimizer, gen)
+        train_loss = runner.train_epoch(train_t, optimizer, gen, on_step)
         val = runner.evaluate(val_t) if val_t is not None else {}
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "val": val,
+        record = {"epoch": epoch + 1, "step": step, "train_loss": train_loss, "val": val,
                   "seconds": time.perf_counter() - t0}
         history.append(record)
         score = val.get(primary, -train_loss) if val else -train_loss
@@ -563,7 +588,7 @@ def fit(
                 "model": _cpu_state(model), "pipeline": _cpu_state(pipeline),
                 "optimizer": copy.deepcopy(optimizer.state_dict()),
                 "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
-                "history": history, "best": best,
+                "history": history, "best": best, "steps": steps, "step": step,
             })
         bar.set_postfix(loss=f"{train_loss:.3f}", **({primary: f"{val[primary]:.3f}"} if val else {}))
         if callback is not None:
@@ -583,6 +608,7 @@ def fit(
         best_model_state=best["model"] or last_state,
         pipeline_state=last_pipe,
         best_pipeline_state=best["pipeline"] or last_pipe,
+        steps=steps,
     )
 
 

@@ -323,3 +323,26 @@ def test_cross_validate(tmp_path):
     assert (tmp_path / "fold0" / "checkpoint.pt").exists() and (tmp_path / "fold1" / "checkpoint.pt").exists()
     cv.save(tmp_path / "cv.json")
     assert (tmp_path / "cv.json").exists()
+
+
+def test_eval_every_records_step_validations_without_changing_training():
+    data = TinyRaw(24, 40)
+    tr, va = np.arange(0, 24, 2), np.arange(1, 24, 2)  # 12 training samples, batch 4: 3 steps per epoch
+    torch.manual_seed(0)
+    plain = fit(ResNet18(3), TinyISP(learnable=True), (data, tr), (data, va), cfg(epochs=2, batch_size=4))
+    torch.manual_seed(0)
+    seen = []
+    stepped = fit(ResNet18(3), TinyISP(learnable=True), (data, tr), (data, va),
+                  cfg(epochs=2, batch_size=4, eval_every=2), callback=lambda e, r: seen.append(r))
+    assert [r["step"] for r in stepped.steps] == [2, 4, 6]
+    assert [r["epoch"] for r in stepped.steps] == [1, 2, 2]
+    assert [h["step"] for h in stepped.history] == [3, 6]
+    # the last step-wise validation happens at the end of epoch 2, so it equals the epoch's validation
+    assert stepped.steps[-1]["val"]["accuracy"] == stepped.history[-1]["val"]["accuracy"]
+    assert strip_time(plain.history) == strip_time(stepped.history)  # evaluating mid-epoch changes nothing
+    assert len(seen) == 5 and sum("step" in r and "train_loss" not in r for r in seen) == 3
+
+
+def test_eval_every_must_be_positive():
+    with pytest.raises(ValueError, match="eval_every"):
+        TrainConfig(eval_every=0)
