@@ -31,6 +31,7 @@ class Preset:
     lr_seg: float
     forensics_epochs: int
     unet_width: int
+    lr_schedule: str = "cosine"  # per-epoch learning-rate schedule: constant or cosine
 
 
 PRESETS = {
@@ -42,7 +43,7 @@ PRESETS = {
                   forensics_epochs=4, unet_width=16),
     "paper": Preset("paper", size=256, n_microscopy=940, n_drone=548, raw_size=256, epochs=100, folds=5,
                     batch_size_cls=128, lr_cls=1e-4, batch_size_seg=12, lr_seg=7.5e-5,
-                    forensics_epochs=20, unet_width=32),
+                    forensics_epochs=20, unet_width=32, lr_schedule="constant"),
 }
 
 

@@ -346,3 +346,17 @@ def test_eval_every_records_step_validations_without_changing_training():
 def test_eval_every_must_be_positive():
     with pytest.raises(ValueError, match="eval_every"):
         TrainConfig(eval_every=0)
+
+
+def test_lr_schedule_follows_the_preset_and_is_recorded():
+    data = TinyRaw(8, 40)
+    split = (data, range(6)), (data, range(6, 8))
+    torch.manual_seed(0)
+    cos = fit(ResNet18(3), TinyISP(), *split, cfg(epochs=3, lr=1e-3))
+    assert [round(h["lr"], 7) for h in cos.history] == [1e-3, 7.5e-4, 2.5e-4]
+    torch.manual_seed(0)
+    const = fit(ResNet18(3), TinyISP(), *split, cfg(epochs=2, lr=1e-3, lr_schedule="constant"))
+    assert [h["lr"] for h in const.history] == [1e-3, 1e-3]
+    assert TrainConfig(task="classification", preset="paper").resolved().lr_schedule == "constant"
+    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
+        TrainConfig(lr_schedule="step")
