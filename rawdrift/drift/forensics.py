@@ -16,6 +16,11 @@ error), so ``lambda`` does not depend on the image size. Nothing else is added:
 the authors' released code also added an SSIM term with the wrong sign; here
 there is none.
 
+At the defaults the penalty and its gradient are zero, and Adam's first steps
+move every free parameter by about ``lr`` whatever their gradient's scale, so
+``lambda`` only acts once the search has left the defaults: give the search
+enough steps (``epochs``, a smaller ``batch_size``) for the sweep to separate.
+
 Constraints (``ForensicsConfig.constraint``):
 
 - ``"l2_penalty"``: eq. (6) as printed, the relaxed l2 constraint.

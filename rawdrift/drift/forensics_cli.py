@@ -19,6 +19,7 @@ def add_arguments(parser):
     parser.add_argument("--constraint", default="l2_penalty", choices=CONSTRAINTS)
     parser.add_argument("--epsilon", type=float, help="box half-width (relative) or l-inf view budget")
     parser.add_argument("--epochs", type=int, help="epochs of the search (default: preset forensics_epochs)")
+    parser.add_argument("--batch-size", type=int, help="batch size of the search (default: the preset's)")
     parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate of the ISP parameters")
     parser.add_argument("--model-epochs", type=int, help="task-model training epochs (default: preset)")
     parser.add_argument("--model", help="task-model state dict to reuse (written there if missing)")
@@ -39,7 +40,7 @@ def main(args) -> int:
     cfg = ForensicsConfig(
         dataset=args.dataset, preset=args.preset, task=args.task, out=args.out, groups=tuple(args.groups),
         lambdas=tuple(args.lambdas), constraint=args.constraint, epsilon=args.epsilon, epochs=args.epochs,
-        lr=args.lr, model_epochs=args.model_epochs, model_path=args.model, intensity=args.intensity, n=args.n,
+        lr=args.lr, batch_size=args.batch_size, model_epochs=args.model_epochs, model_path=args.model, intensity=args.intensity, n=args.n,
         root=args.root, device=args.device, seed=args.seed, progress=not args.quiet,
     )
     result = run_forensics(cfg)
