@@ -72,6 +72,27 @@ def test_changed_settings_recompute_cells(tiny_run, tmp_path):
     assert rerun.record("bl", 0)["accuracy"] == res.record("bl", 0)["accuracy"]
 
 
+@pytest.mark.parametrize("constraint", ["box", "linf_view"])
+def test_constraints_end_to_end_with_a_reused_model(tiny_run, tmp_path, constraint, monkeypatch):
+    res, out = tiny_run
+    import rawdrift.train as train
+
+    monkeypatch.setattr(train, "fit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    eps = 0.02
+    cfg = ForensicsConfig(out=str(tmp_path), model_path=str(out / "model" / "model.pt"), constraint=constraint,
+                          epsilon=eps, **{**TINY, "groups": ("all",), "lambdas": (0.0,)})
+    r = run_forensics(cfg).record("all", 0.0)
+    assert r["accuracy"] is not None and np.isfinite(r["loss"])
+    assert (tmp_path / "cells" / f"{constraint}-eps0.02" / "all" / "lambda=0.json").exists()
+    if constraint == "linf_view":
+        assert 0 < r["linf"] <= eps
+    else:
+        for n, v in r["theta"].items():
+            d0 = torch.tensor(res.default_theta[n])
+            half = eps * max(float(d0.abs().max()), FX.BOX_FLOOR)
+            assert float((torch.tensor(v) - d0).abs().max()) <= half * (1 + 1e-5) + 1e-7, n
+
+
 def test_segmentation_cli(tmp_path, capsys):
     rc = main(["forensics", "--dataset", "synthetic-drone", "--preset", "ci", "--out", str(tmp_path), "--n", "8",
                "--groups", "dn", "--lambdas", "1", "--epochs", "1", "--model-epochs", "1", "--quiet"])
