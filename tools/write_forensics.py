@@ -35,7 +35,7 @@ reduced sizes of the preset you run; they illustrate the method and are not the 
 | preset | run time (2 CPU cores) |
 |---|---|
 | `ci` | well under a minute |
-| `lab` | about 10-15 minutes (task model on 300 patches, 5 groups × 2 λ) |
+| `lab` | about 15-20 minutes (task model on 300 patches, then 6 groups × 2 λ) |
 | `paper` | hours on a CPU; use a GPU (8 groups × 6 λ, 20 search epochs) |
 """),
         setup_cell(),
@@ -62,8 +62,10 @@ from rawdrift.drift.forensics import ForensicsConfig, run_forensics, signature, 
 from rawdrift.io import cache_dir
 
 SETTINGS = {
-    "ci": dict(n=24, groups=("bl", "dn", "all"), lambdas=(10.0, 0.0), epochs=1, model_epochs=1, lr=0.05),
-    "lab": dict(n=300, groups=("bl", "dn", "wb", "gc", "all"), lambdas=(10.0, 0.0), epochs=1, model_epochs=5),
+    "ci": dict(n=24, groups=("bl", "dn", "all"), lambdas=(10.0, 0.0), epochs=1, model_epochs=1, lr=0.05,
+               batch_size=8),
+    "lab": dict(n=300, groups=("bl", "dn", "sh", "gc", "wb", "all"), lambdas=(10.0, 0.0), epochs=2,
+                model_epochs=5, batch_size=16),
     "paper": dict(),
 }
 cfg = ForensicsConfig(dataset="synthetic-microscopy", preset=PRESET, out=str(cache_dir("forensics-chapter", PRESET)),
