@@ -58,7 +58,7 @@ also added an SSIM term, with the wrong sign). Two other constraints are availab
 `constraint="linf_view"` (no view pixel moves by more than ε).
 """),
         code("""
-from rawdrift.drift.forensics import ForensicsConfig, run_forensics, signature, forensics_explorer, GROUP_NAMES
+from rawdrift.drift.forensics import ForensicsConfig, run_forensics, signature, forensics_explorer, explorer_figure, GROUP_NAMES
 from rawdrift.io import cache_dir
 
 SETTINGS = {
@@ -135,9 +135,12 @@ for g, s in sig.groups.items():
 
 Pick a parameter group and a λ to see the same test patch processed by the searched data model,
 with the accuracy it leaves. The widget reads the cached results, so it is instant. On the
-static book page widgets do not run; the figure above (black level at every λ) is its default
-view.
+static book page widgets do not run: the first figure below is the widget's initial state
+(all parameters, smallest λ).
 """),
+        code("""
+fig = explorer_figure(result)
+""", tags=["hide-input"]),
         code("""
 forensics_explorer(result)
 """),

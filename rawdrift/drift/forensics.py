@@ -777,28 +777,50 @@ def _save_figures(result: ForensicsResult, out: Path) -> None:
         plt.close(fig)
 
 
+def explorer_figure(result: ForensicsResult, group: str | None = None, lam: float | None = None, sample: int = 0):
+    """The explorer's picture: the default view and the view of ``group``'s searched data model at ``lam``.
+
+    Defaults (the explorer's initial state): group ``all`` (else the first), the smallest lambda.
+    """
+    import matplotlib.pyplot as plt
+
+    group = group or ("all" if "all" in result.groups else result.groups[0])
+    check_choice(group, result.groups, "group")
+    lam = min(result.lambdas) if lam is None else float(lam)
+    check_choice(lam, result.lambdas, "lam")
+    if "clean" not in result.samples:
+        raise ValueError("samples: this result holds no sample views (n_samples=0)")
+    r = result.record(group, lam)
+    fig, axes = plt.subplots(1, 2, figsize=(5, 2.8))
+    axes[0].imshow(result.samples["clean"][sample])
+    axes[0].set_title(f"default data model\n{result.metric} {result.clean[result.metric]:.3f}", fontsize=8)
+    axes[1].imshow(result.samples[f"{group}|{lam:g}"][sample])
+    axes[1].set_title(f"{group} searched at lambda={lam:g}\n{result.metric} {r[result.metric]:.3f}, "
+                      f"view l2 {r['l2']:.3g}", fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
 def forensics_explorer(result: ForensicsResult, sample: int = 0):
-    """An ipywidgets explorer: pick a group and a lambda, see the perturbed test view and the metric."""
+    """An ipywidgets explorer: pick a group and a lambda, see the perturbed test view and the metric.
+
+    Its initial state is :func:`explorer_figure` with default arguments.
+    """
     import ipywidgets as W
     import matplotlib.pyplot as plt
 
     group = W.Dropdown(options=list(result.groups), value="all" if "all" in result.groups else result.groups[0],
                        description="group")
-    lam = W.SelectionSlider(options=sorted(result.lambdas, reverse=True), description="lambda")
+    lam = W.SelectionSlider(options=sorted(result.lambdas, reverse=True), value=min(result.lambdas),
+                            description="lambda")
     out = W.Output()
 
     def draw(*_):
-        r = result.record(group.value, lam.value)
         with out:
             out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=(5, 2.7))
-            axes[0].imshow(result.samples["clean"][sample])
-            axes[0].set_title(f"default, {result.metric} {result.clean[result.metric]:.3f}", fontsize=8)
-            axes[1].imshow(result.samples[f"{group.value}|{lam.value:g}"][sample])
-            axes[1].set_title(f"{group.value} at lambda={lam.value:g}\n{result.metric} {r[result.metric]:.3f}, "
-                              f"l2 {r['l2']:.3g}", fontsize=8)
-            for ax in axes:
-                ax.axis("off")
+            explorer_figure(result, group.value, lam.value, sample)
             plt.show()
 
     group.observe(draw, "value")
@@ -808,6 +830,7 @@ def forensics_explorer(result: ForensicsResult, sample: int = 0):
 
 
 __all__ = [
-    "CONSTRAINTS", "GROUPS", "ForensicSignature", "ForensicsConfig", "ForensicsResult", "forensics_explorer",
+    "CONSTRAINTS", "GROUPS", "ForensicSignature", "ForensicsConfig", "ForensicsResult", "explorer_figure",
+    "forensics_explorer",
     "group_parameters", "run_forensics", "search", "signature", "theta_dict",
 ]

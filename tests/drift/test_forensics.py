@@ -46,6 +46,23 @@ def test_classification_end_to_end(tiny_run):
     np.testing.assert_array_equal(again.samples["bl|1000"], res.samples["bl|1000"])
 
 
+def test_explorer(tiny_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res, _ = tiny_run
+    fig = FX.explorer_figure(res)
+    assert "lambda=0" in fig.axes[1].get_title()
+    box = FX.forensics_explorer(res)
+    group, lam = box.children[0].children
+    assert group.value == "all" and lam.value == 0.0
+    lam.value = 1000.0  # redraws without error
+    with pytest.raises(ValueError, match="lam: expected one of"):
+        FX.explorer_figure(res, "bl", 5.0)
+    with pytest.raises(ValueError, match="group: expected one of"):
+        FX.explorer_figure(res, "dn")
+
+
 def test_rerun_reuses_model_and_cells(tiny_run, monkeypatch):
     res, out = tiny_run
     import rawdrift.train as train
