@@ -40,8 +40,8 @@ def main(args) -> int:
     cfg = ForensicsConfig(
         dataset=args.dataset, preset=args.preset, task=args.task, out=args.out, groups=tuple(args.groups),
         lambdas=tuple(args.lambdas), constraint=args.constraint, epsilon=args.epsilon, epochs=args.epochs,
-        lr=args.lr, batch_size=args.batch_size, model_epochs=args.model_epochs, model_path=args.model, intensity=args.intensity, n=args.n,
-        root=args.root, device=args.device, seed=args.seed, progress=not args.quiet,
+        lr=args.lr, batch_size=args.batch_size, model_epochs=args.model_epochs, model_path=args.model,
+        intensity=args.intensity, n=args.n, root=args.root, device=args.device, seed=args.seed, progress=not args.quiet,
     )
     result = run_forensics(cfg)
     sig = signature(result, args.tolerance)

@@ -1,6 +1,5 @@
 """Drift forensics: tiny end-to-end sweeps (both tasks), resume, eq. (6) bookkeeping, constraints, signature."""
 
-import copy
 import json
 
 import numpy as np
