@@ -35,7 +35,7 @@ reduced sizes of the preset you run; they illustrate the method and are not the 
 | preset | run time (2 CPU cores) |
 |---|---|
 | `ci` | well under a minute |
-| `lab` | about 15-20 minutes (task model on 300 patches, then 6 groups × 2 λ) |
+| `lab` | about 15-20 minutes on a shared 2-core CPU (task model on 300 patches, then 4 groups × 4 λ) |
 | `paper` | hours on a CPU; use a GPU (8 groups × 6 λ, 20 search epochs) |
 """),
         setup_cell(),
@@ -64,7 +64,7 @@ from rawdrift.io import cache_dir
 SETTINGS = {
     "ci": dict(n=24, groups=("bl", "dn", "all"), lambdas=(10.0, 0.0), epochs=1, model_epochs=1, lr=0.05,
                batch_size=8),
-    "lab": dict(n=300, groups=("bl", "dn", "sh", "gc", "wb", "all"), lambdas=(10.0, 0.0), epochs=2,
+    "lab": dict(n=300, groups=("bl", "dn", "gc", "all"), lambdas=(1e3, 1e2, 10.0, 0.0), epochs=2,
                 model_epochs=5, batch_size=16),
     "paper": dict(),
 }
