@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("rawdrift.data.cli", "inspect raw files and datasets, write preview contact sheets"),
     "presets": ("rawdrift.cli_presets", "list the experiment presets"),
     "synthesis": ("rawdrift.drift.synthesis_cli", "drift synthesis: train on one ISP configuration, test on all, vs corruptions"),
+    "forensics": ("rawdrift.drift.forensics_cli", "drift forensics: gradient search in ISP parameter space"),
     "adjustment": ("rawdrift.drift.adjustment_cli", "drift adjustment: learn the ISP jointly with the task model"),
     "bench": ("rawdrift.bench", "throughput benchmarks (isp: torch pipeline vs numpy reference)"),
     "reliability": ("rawdrift.drift.reliability_cli", "reliability maps: where in ISP parameter space a model stays reliable"),
