@@ -29,6 +29,12 @@ from .grid import GridSummary, grid_mean_std, normalised_error, ranking
 
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
 
+#: Headline means of the paper on the real data (Section 5.1): (tested as trained, under drift).
+PAPER_HEADLINE = {
+    "classification": {"isp": (0.82, 0.80), "corruptions": (0.82, 0.55)},
+    "segmentation": {"isp": (0.71, 0.65), "corruptions": (0.71, 0.49)},
+}
+
 
 #: Reduced grids of the book chapter per preset (``None``: all 12 configurations / the preset's value).
 #: ci: a smoke test in seconds; lab: four training configurations that cover every demosaicing,
@@ -188,6 +194,21 @@ class SynthesisResult:
         mean, std = grid_mean_std(self.isp_scores)
         i, j = self.train_configs.index(train_config), self.test_configs.index(test_config)
         return float(mean[i, j]), float(std[i, j])
+
+    def paper_comparison(self) -> list[dict]:
+        """Our headline means next to the paper's (:data:`PAPER_HEADLINE`), one row per quantity.
+
+        Rows hold ``quantity``, ``paper`` and ``ours``; the paper's numbers are for the real
+        datasets at the ``paper`` preset, ours for whatever data and preset this run used.
+        """
+        s = self.summary()
+        ref = PAPER_HEADLINE[self.task]
+        return [
+            {"quantity": f"{self.metric}, ISP: on the training configuration", "paper": ref["isp"][0], "ours": s.isp_train},
+            {"quantity": f"{self.metric}, ISP: on the other configurations", "paper": ref["isp"][1], "ours": s.isp_test},
+            {"quantity": f"{self.metric}, corruptions: clean", "paper": ref["corruptions"][0], "ours": s.corruption_clean},
+            {"quantity": f"{self.metric}, corruptions: corrupted", "paper": ref["corruptions"][1], "ours": s.corruption_test},
+        ]
 
     def to_markdown(self) -> str:
         s = self.summary()

@@ -86,3 +86,15 @@ def test_figure_errors(result, data):
                           np.full((1, 1, 2), 0.5), np.full((1, 2, 2), 0.5))
     with pytest.raises(ValueError, match="result: no off-diagonal cell"):
         worst_case_figure(one, data)
+
+
+def test_paper_comparison(result):
+    rows = result.paper_comparison()
+    assert [r["paper"] for r in rows] == [0.82, 0.80, 0.82, 0.55]
+    s = result.summary()
+    assert [r["ours"] for r in rows] == pytest.approx([s.isp_train, s.isp_test, s.corruption_clean, s.corruption_test])
+    assert rows[0]["ours"] == pytest.approx((0.9 + 0.8) / 2)
+    seg = SynthesisResult(result.config, "segmentation", "iou", result.train_configs, result.test_configs,
+                          result.conditions, result.isp_scores, result.corruption_scores)
+    assert [r["paper"] for r in seg.paper_comparison()] == [0.71, 0.65, 0.71, 0.49]
+    assert seg.paper_comparison()[0]["quantity"].startswith("iou")
