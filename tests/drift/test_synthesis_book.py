@@ -24,7 +24,7 @@ def test_for_book_per_preset(monkeypatch, tmp_path):
     assert len(ci.train_configs) == 3 and ci.test_configs == CONFIGS and len(ci.corruptions) == 3
     assert (ci.folds, ci.epochs) == (2, 1) and ci.out.startswith(str(tmp_path))
     lab = SynthesisConfig.for_book("lab").resolved()
-    assert len(lab.train_configs) == 4 and lab.test_configs == CONFIGS and lab.epochs == 12
+    assert len(lab.train_configs) == 4 and lab.test_configs == CONFIGS and (lab.folds, lab.epochs) == (2, 5)
     # the lab training configurations cover every demosaicing, sharpening and denoising code
     codes = [set(c.split(",")[k] for c in lab.train_configs) for k in range(3)]
     assert codes == [{"bi", "me", "ma"}, {"s", "u"}, {"ga", "me"}]
@@ -98,3 +98,18 @@ def test_paper_comparison(result):
                           result.conditions, result.isp_scores, result.corruption_scores)
     assert [r["paper"] for r in seg.paper_comparison()] == [0.71, 0.65, 0.71, 0.49]
     assert seg.paper_comparison()[0]["quantity"].startswith("iou")
+
+
+def test_saving_figures_keeps_the_matplotlib_backend(result, tmp_path):
+    """A notebook's inline backend must survive run_synthesis (it saves grids.png at the end)."""
+    import matplotlib
+
+    from rawdrift.drift.synthesis import _save_figures
+
+    matplotlib.use("pdf")
+    try:
+        _save_figures(result, tmp_path)
+        assert matplotlib.get_backend() == "pdf"
+    finally:
+        matplotlib.use("Agg")
+    assert (tmp_path / "grids.png").stat().st_size > 0
