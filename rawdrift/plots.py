@@ -89,3 +89,21 @@ def config_grid(raw, camera, *, reference: str = "bi,s,ga", configs=None, figsiz
     fig.colorbar(im, ax=axes[1:, :].ravel().tolist(), shrink=0.8)
     fig.suptitle(f"{camera.name}: 12 data models; differences vs {reference} (max {vmax:.3f})", fontsize=10)
     return fig
+
+
+def markdown_table(rows, columns=None, floatfmt: str = ".3g") -> str:
+    """A Markdown table from a list of dicts (the book displays it with ``IPython.display.Markdown``).
+
+    >>> print(markdown_table([{"config": "bi,s,ga", "error": 1.5e-7}]))
+    | config | error |
+    |---|---|
+    | bi,s,ga | 1.5e-07 |
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows: expected at least one row")
+    columns = list(rows[0]) if columns is None else list(columns)
+    cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

@@ -29,6 +29,25 @@ from .grid import GridSummary, grid_mean_std, normalised_error, ranking
 
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
 
+#: Headline means of the paper on the real data (Section 5.1): (tested as trained, under drift).
+PAPER_HEADLINE = {
+    "classification": {"isp": (0.82, 0.80), "corruptions": (0.82, 0.55)},
+    "segmentation": {"isp": (0.71, 0.65), "corruptions": (0.71, 0.49)},
+}
+
+
+#: Reduced grids of the book chapter per preset (``None``: all 12 configurations / the preset's value).
+#: ci: a smoke test in seconds; lab: four training configurations that cover every demosaicing,
+#: sharpening and denoising code, against all 12 test configurations, with 2 folds and 5 epochs
+#: (one lab cell at the preset's 12 epochs took over 5 CPU-minutes on 2 cores, so the full lab
+#: protocol, 12 x 3 cells, would take hours; the CLI runs it).
+BOOK_GRIDS = {
+    "ci": dict(train_configs=("bi,s,ga", "me,u,me", "ma,s,me"), corruptions=("gaussian_noise", "gaussian_blur", "contrast"),
+               folds=2, epochs=1),
+    "lab": dict(train_configs=("bi,s,ga", "bi,u,me", "me,s,me", "ma,u,ga"), folds=2, epochs=5),
+    "paper": dict(),
+}
+
 
 @dataclass
 class SynthesisConfig:
@@ -68,6 +87,29 @@ class SynthesisConfig:
     device: str = "auto"
     out: str | None = None
     progress: bool = True
+
+    @classmethod
+    def for_book(cls, preset: str | None = None, dataset: str = "synthetic-microscopy", **overrides) -> "SynthesisConfig":
+        """The grid the book's synthesis chapter runs at ``preset`` (default from ``RAWDRIFT_PRESET``).
+
+        ``paper`` is the full protocol (12 x 12 configurations, every corruption, the preset's folds
+        and epochs). ``lab`` and ``ci`` keep all 12 test configurations but train on fewer
+        configurations (:data:`BOOK_GRIDS`) so that the chapter runs in minutes on a laptop CPU
+        (``lab``) or in seconds as a smoke test (``ci``). Results are cached under
+        ``cache_dir("synthesis", "book-<dataset>-<preset>")``. ``overrides`` replace any field.
+
+        >>> cfg = SynthesisConfig.for_book("ci")
+        >>> len(cfg.train_configs), cfg.test_configs is None, cfg.epochs
+        (3, True, 1)
+        """
+        from ..io import cache_dir
+
+        p = get_preset(preset)
+        fields = dict(BOOK_GRIDS[p.name])
+        fields.update(dataset=dataset, preset=p.name, progress=False,
+                      out=str(cache_dir("synthesis", f"book-{dataset}-{p.name}")))
+        fields.update(overrides)
+        return cls(**fields)
 
     def resolved(self) -> "SynthesisConfig":
         from ..data.base import DATASET_NAMES
@@ -147,6 +189,29 @@ class SynthesisResult:
                     best = (tr, te, float(diag - mean[i, j]))
         return best
 
+    def cell(self, train_config: str, test_config: str) -> tuple[float, float]:
+        """(mean, std over folds) of the ISP grid cell trained on ``train_config``, tested on ``test_config``."""
+        check_choice(train_config, tuple(self.train_configs), "train_config")
+        check_choice(test_config, tuple(self.test_configs), "test_config")
+        mean, std = grid_mean_std(self.isp_scores)
+        i, j = self.train_configs.index(train_config), self.test_configs.index(test_config)
+        return float(mean[i, j]), float(std[i, j])
+
+    def paper_comparison(self) -> list[dict]:
+        """Our headline means next to the paper's (:data:`PAPER_HEADLINE`), one row per quantity.
+
+        Rows hold ``quantity``, ``paper`` and ``ours``; the paper's numbers are for the real
+        datasets at the ``paper`` preset, ours for whatever data and preset this run used.
+        """
+        s = self.summary()
+        ref = PAPER_HEADLINE[self.task]
+        return [
+            {"quantity": f"{self.metric}, ISP: on the training configuration", "paper": ref["isp"][0], "ours": s.isp_train},
+            {"quantity": f"{self.metric}, ISP: on the other configurations", "paper": ref["isp"][1], "ours": s.isp_test},
+            {"quantity": f"{self.metric}, corruptions: clean", "paper": ref["corruptions"][0], "ours": s.corruption_clean},
+            {"quantity": f"{self.metric}, corruptions: corrupted", "paper": ref["corruptions"][1], "ours": s.corruption_test},
+        ]
+
     def to_markdown(self) -> str:
         s = self.summary()
         m = self.metric
@@ -208,6 +273,61 @@ class SynthesisResult:
                 title=f"common corruptions ({self.metric})")
         fig.tight_layout()
         return fig
+
+
+def cell_figure(result: SynthesisResult, dataset, train_config: str, test_config: str, index: int = 0):
+    """One grid cell as pictures: a raw sample developed by the training and by the test configuration.
+
+    Panels: view A (``train_config``), view B (``test_config``) and ``|A - B|`` for R, G and B on
+    one colour scale; the title gives the cell's mean +- std over folds and the score of the same
+    models on their own configuration.
+
+    Args:
+        result: a :class:`SynthesisResult`.
+        dataset: the raw dataset of the run (its sample ``index`` and its ``camera`` are used).
+        train_config / test_config: a row and a column of ``result``.
+        index: sample of ``dataset`` to show.
+    Returns:
+        the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..isp import Pipeline
+
+    mean, std = result.cell(train_config, test_config)
+    index = check_int(index, "index", minimum=0)
+    if index >= len(dataset):
+        raise ValueError(f"index: expected a sample index below {len(dataset)}, got {index}")
+    raw = dataset[index][0][None].float()
+    with torch.no_grad():
+        a = Pipeline.static(train_config, dataset.camera)(raw)[0]
+        b = Pipeline.static(test_config, dataset.camera)(raw)[0]
+    diff = (a - b).abs()
+    vmax = float(diff.max()) or 1.0
+    fig, axes = plt.subplots(1, 5, figsize=(11.5, 2.9), layout="constrained")
+    for ax, img, title in ((axes[0], a, f"A: trained on {train_config}"), (axes[1], b, f"B: tested on {test_config}")):
+        ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy())
+        ax.set_title(title, fontsize=9)
+    for k, ch in enumerate("RGB"):
+        im = axes[2 + k].imshow(diff[k].numpy(), cmap="magma", vmin=0, vmax=vmax)
+        axes[2 + k].set_title(f"|A - B|, {ch}", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.colorbar(im, ax=list(axes[2:]), shrink=0.8, fraction=0.03)
+    m = result.metric
+    own = (f"; on {train_config} itself {result.cell(train_config, train_config)[0]:.3f}"
+           if train_config in result.test_configs else "")
+    fig.suptitle(f"{m} {mean:.3f} +- {std:.3f} over {result.isp_scores.shape[2]} folds{own}  "
+                 f"(sample {index}, max |A - B| = {vmax:.3f})", fontsize=10)
+    return fig
+
+
+def worst_case_figure(result: SynthesisResult, dataset, index: int = 0):
+    """:func:`cell_figure` of the worst ISP pair (:meth:`SynthesisResult.worst_pair`)."""
+    train_config, test_config, _ = result.worst_pair()
+    if train_config is None:
+        raise ValueError("result: no off-diagonal cell to compare (a single test configuration equal to the training one)")
+    return cell_figure(result, dataset, train_config, test_config, index)
 
 
 def _csv(scores, rows, cols) -> str:
@@ -432,10 +552,7 @@ def _run_on_dask(cfg: SynthesisConfig, cells, client):
 
 
 def _save_figures(result: SynthesisResult, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # never switch the backend: that would stop a notebook's inline figures
 
     fig = result.plot_grids()
     with atomic_path(out / "grids.png") as tmp:

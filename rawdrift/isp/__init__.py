@@ -7,7 +7,7 @@ Heavy parts load on first use: ``rawdrift.isp.Pipeline`` imports the torch pipel
 from .camera import RAW_DRONE, RAW_MICROSCOPY, Camera
 from .configs import CONFIGS, parse_config
 
-__all__ = ["Camera", "RAW_MICROSCOPY", "RAW_DRONE", "CONFIGS", "parse_config", "Pipeline", "process_static", "STAGES"]
+__all__ = ["Camera", "RAW_MICROSCOPY", "RAW_DRONE", "CONFIGS", "parse_config", "Pipeline", "process_static", "STAGES", "parity_table", "gradient_norms"]
 
 
 def __getattr__(name):
@@ -19,4 +19,8 @@ def __getattr__(name):
         from .static import process_static
 
         return process_static
+    if name in ("parity_table", "gradient_norms"):
+        from . import analysis
+
+        return getattr(analysis, name)
     raise AttributeError(f"module 'rawdrift.isp' has no attribute {name!r}")
