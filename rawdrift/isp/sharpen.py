@@ -22,7 +22,7 @@ from .._checks import check_choice, check_finite, check_positive
 from ._channels import on_channels
 from ._params import as_param_tensor, store
 from .denoise import gaussian_kernel1d
-from .filters import correlate2d
+from .filters import correlate1d_symmetric, correlate_shifted
 
 SHARPEN_KERNEL = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
 SHARPEN_METHODS = ("s", "u")
@@ -49,7 +49,7 @@ def sharpen_filter(yuv: Tensor, kernel: Tensor | None = None, channels: str = "y
         raise ValueError(f"sharpen_filter: kernel: expected a 2-D kernel with odd sizes, got {tuple(k.shape)}")
     check_finite(k, "sharpen_filter: kernel")
     k = k.to(dtype=yuv.dtype, device=yuv.device).flip(-1, -2)
-    return on_channels(yuv, lambda x: correlate2d(x, k, mode), channels, "sharpen_filter")
+    return on_channels(yuv, lambda x: correlate_shifted(x, k, mode), channels, "sharpen_filter")
 
 
 def gaussian_blur(x: Tensor, sigma: float, truncate: float = 4.0, mode: str = "reflect") -> Tensor:
@@ -59,8 +59,8 @@ def gaussian_blur(x: Tensor, sigma: float, truncate: float = 4.0, mode: str = "r
     handled per axis exactly as scipy does.
     """
     k = gaussian_kernel1d(sigma, truncate).to(dtype=x.dtype, device=x.device)
-    x = correlate2d(x, k.reshape(-1, 1), mode)
-    return correlate2d(x, k.reshape(1, -1), mode)
+    half = k[k.shape[0] // 2 :]
+    return correlate1d_symmetric(correlate1d_symmetric(x, half, -2, mode), half, -1, mode)
 
 
 def unsharp_mask(
