@@ -139,6 +139,13 @@ class Denoise(nn.Module):
         elif kernel is not None or learnable:
             raise ValueError("DN: kernel: median denoising ('me') has no learnable kernel; use method='ga'")
 
+    def filter(self, x: Tensor) -> Tensor:
+        """Denoise every channel of ``(B, C, H, W)`` ``x`` (no channel selection; used by the fused pipeline)."""
+        if self.method == "ga":
+            check_finite(self.kernel, "gaussian_denoise: kernel")
+            return _correlate(x, self.kernel.to(x), self.mode)
+        return median_filter(x, self.size, self.mode)
+
     def forward(self, yuv: Tensor) -> Tensor:
         if self.method == "ga":
             return gaussian_denoise(yuv, self.kernel, self.channels, self.mode)

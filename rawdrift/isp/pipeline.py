@@ -22,13 +22,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_image
+from .._checks import check_finite, check_image
 from .black_level import BlackLevel
 from .camera import Camera
-from .color import ColorCorrection, rgb_to_yuv, yuv_to_rgb
+from .color import RGB_FROM_YUV, YUV_FROM_RGB, ColorCorrection, rgb_to_yuv, yuv_to_rgb
 from .configs import DEMOSAIC_CODES, parse_config
 from .denoise import Denoise
-from .gamma import GammaCorrection
+from .gamma import GammaCorrection, _display_gamma_
 from .sharpen import Sharpen
 from .white_balance import WhiteBalance
 
@@ -43,6 +43,9 @@ STAGE_MODULES = {
     "dn": "denoise",
     "gc": "gamma_correction",
 }
+#: Pixels processed at a time when no gradient is needed (one 256x256 image: its
+#: intermediates fit the CPU's L2 cache; whole-batch tensors do not and run memory-bound).
+CHUNK_PIXELS = 256 * 256
 #: Keys of :attr:`Pipeline.stages` when ``track_stages`` is on ("sh" and "dn" are shown in RGB).
 TRACKED = ("raw",) + STAGES
 
@@ -174,16 +177,73 @@ class Pipeline(nn.Module):
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, raw: Tensor) -> Tensor:
-        """Process ``(B, 1, H, W)`` raw mosaics (even ``H``, ``W``) into ``(B, 3, H, W)`` views in [0, 1]."""
+        """Process ``(B, 1, H, W)`` raw mosaics (even ``H``, ``W``) into ``(B, 3, H, W)`` views in [0, 1].
+
+        Three paths, one result (equal up to float rounding, all within the parity
+        tolerance): with ``track_stages`` every stage runs on its own and every view
+        is kept; otherwise WB, CC and RGB->YUV are fused into one 3x3 matrix, SH and DN
+        filter only the selected channels, and YUV->RGB is one more 3x3 matrix. When
+        no gradient is needed (``torch.no_grad()`` or a frozen pipeline on a plain
+        input) the batch is also processed a few images at a time, so that every
+        intermediate stays in the CPU cache, with in-place arithmetic.
+        """
         check_image(raw, "Pipeline: raw", channels=1, even=True, min_size=2)
-        track = self.track_stages
+        if self.track_stages:
+            return self._forward_stages(raw)
+        self.stages = {}
+        if torch.is_grad_enabled() and (raw.requires_grad or any(p.requires_grad for p in self.parameters())):
+            return self._forward_fused(raw, self._matrices(raw), grad=True)
+        with torch.no_grad():
+            mats = self._matrices(raw)
+            b, _, h, w = raw.shape
+            chunk = max(1, CHUNK_PIXELS // (h * w))
+            if b <= chunk:
+                return self._forward_fused(raw, mats, grad=False)
+            out = raw.new_empty(b, 3, h, w)
+            for i in range(0, b, chunk):
+                self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
+            return out
+
+    def _matrices(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        """``(YUV_FROM_RGB @ M @ diag(wb), RGB_FROM_YUV)`` in ``raw``'s dtype, differentiable in ``wb`` and ``M``."""
+        wb = self.white_balance.gains()
+        M = self.color_correction.M
+        check_finite(wb, "white_balance: wb")
+        check_finite(M, "color_correct: M")
+        wb, M = wb.to(raw), M.to(raw)
+        to_yuv = YUV_FROM_RGB.to(raw) @ (M * wb)
+        return to_yuv, RGB_FROM_YUV.to(raw)
+
+    def _forward_fused(self, raw: Tensor, mats: tuple[Tensor, Tensor], grad: bool, out: Tensor | None = None) -> Tensor:
+        to_yuv, to_rgb = mats
+        x = self.demosaic(self.black_level(raw))
+        b, _, h, w = x.shape
+        yuv = torch.matmul(to_yuv, x.reshape(b, 3, h * w)).reshape(b, 3, h, w)
+        channels = self.sharpen.channels
+        if grad or channels != self.denoise.channels:
+            yuv = self.denoise(self.sharpen(yuv))
+        elif channels == "yuv":
+            yuv = self.denoise.filter(self.sharpen.filter(yuv))
+        else:  # luma only: U and V pass through untouched
+            yuv[:, :1].copy_(self.denoise.filter(self.sharpen.filter(yuv[:, :1])))
+        x = torch.matmul(to_rgb, yuv.reshape(b, 3, h * w)).reshape(b, 3, h, w)
+        gc = self.gamma_correction
+        if grad or gc.differentiable:
+            x = gc(x)
+            if out is not None:
+                out.copy_(x)
+                return out
+            return x
+        return _display_gamma_(x, gc.gamma, out)
+
+    def _forward_stages(self, raw: Tensor) -> Tensor:
+        """Every stage on its own, every view kept in :attr:`stages`."""
         stages: dict[str, Tensor] = {}
 
         def keep(code: str, x: Tensor) -> None:
-            if track:
-                if x.requires_grad:
-                    x.retain_grad()
-                stages[code] = x
+            if x.requires_grad:
+                x.retain_grad()
+            stages[code] = x
 
         keep("raw", raw)
         x = self.black_level(raw)
@@ -195,8 +255,7 @@ class Pipeline(nn.Module):
         x = self.color_correction(x)
         keep("cc", x)
         yuv = self.sharpen(rgb_to_yuv(x))
-        if track:
-            keep("sh", yuv_to_rgb(yuv))
+        keep("sh", yuv_to_rgb(yuv))
         x = yuv_to_rgb(self.denoise(yuv))
         keep("dn", x)
         x = self.gamma_correction(x)

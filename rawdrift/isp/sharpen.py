@@ -86,16 +86,20 @@ def unsharp_mask(
     """
     check_positive(radius, "unsharp_mask: radius")
     check_finite(torch.as_tensor(float(amount)), "unsharp_mask: amount")
+    return on_channels(yuv, lambda x: _unsharp(x, radius, amount, preserve_range, mode), channels, "unsharp_mask")
 
-    def fn(x: Tensor) -> Tensor:
+
+def _unsharp(x: Tensor, radius: float, amount: float, preserve_range: bool, mode: str) -> Tensor:
+    """Unsharp-mask every channel of ``(B, C, H, W)`` ``x``."""
+    if x.requires_grad and torch.is_grad_enabled():
         out = x + (x - gaussian_blur(x, radius, mode=mode)) * amount
-        if preserve_range:
-            return out
-        negative = (x < 0).flatten(2).any(-1)[..., None, None]
-        low = torch.where(negative, -1.0, 0.0).to(x)
-        return torch.minimum(torch.maximum(out, low), torch.ones_like(low))
-
-    return on_channels(yuv, fn, channels, "unsharp_mask")
+    else:  # the same sum, in place: x + amount * x - amount * blur
+        out = gaussian_blur(x, radius, mode=mode).mul_(-amount).add_(x, alpha=1.0 + amount) if amount != 0 else x.clone()
+    if preserve_range:
+        return out
+    negative = (x < 0).flatten(2).any(-1)[..., None, None]
+    low = torch.where(negative, -1.0, 0.0).to(x)
+    return torch.minimum(torch.maximum(out, low), torch.ones_like(low))
 
 
 class Sharpen(nn.Module):
@@ -124,6 +128,13 @@ class Sharpen(nn.Module):
             store(self, "kernel", as_param_tensor(k, (3, 3), "SH: kernel"), learnable)
         elif kernel is not None or learnable:
             raise ValueError("SH: kernel: unsharp masking ('u') has no learnable kernel; use method='s'")
+
+    def filter(self, x: Tensor) -> Tensor:
+        """Sharpen every channel of ``(B, C, H, W)`` ``x`` (no channel selection; used by the fused pipeline)."""
+        if self.method == "s":
+            check_finite(self.kernel, "sharpen_filter: kernel")
+            return correlate_shifted(x, self.kernel.to(x).flip(-1, -2), self.mode)
+        return _unsharp(x, self.radius, self.amount, self.preserve_range, self.mode)
 
     def forward(self, yuv: Tensor) -> Tensor:
         if self.method == "s":
