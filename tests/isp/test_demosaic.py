@@ -241,3 +241,12 @@ def test_slice_padding_matches_pad2d(mode, size):
     x = torch.rand(2, 1, *size, dtype=torch.float64)
     for pad in [(1, 1, 1, 1), (2, 2, 2, 2), (0, 2, 0, 0), (0, 0, 0, 2), (2, 0, 1, 3)]:
         torch.testing.assert_close(_pad(x, pad, mode), pad2d(x, pad, mode), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
+@pytest.mark.parametrize("size", [(2, 2), (4, 6), (10, 8)])
+def test_frozen_bilinear_module_path_matches_reference(pattern, size):
+    raw = torch.from_numpy(np.random.default_rng(7).random((2, 1, *size)))
+    with torch.no_grad():
+        got = Demosaic("bilinear", pattern=pattern).double()(raw).numpy()
+    np.testing.assert_allclose(got, reference("bilinear", raw, pattern), atol=1e-12)
