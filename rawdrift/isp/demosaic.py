@@ -204,10 +204,11 @@ def _bilinear_frozen(raw: Tensor, pattern: str) -> Tensor:
             else:
                 torch.add(horiz[phase], vert[phase], out=dst).mul_(0.25)
     k = BILINEAR_KERNELS.to(raw).flip(-1, -2)
-    out[:, :, :1, :] = _correlate_taps(split_planes(raw[:, :, :2, :], pattern), k, "reflect")[:, :, :1, :]
-    out[:, :, -1:, :] = _correlate_taps(split_planes(raw[:, :, -2:, :], pattern), k, "reflect")[:, :, -1:, :]
-    out[:, :, :, :1] = _correlate_taps(split_planes(raw[:, :, :, :2], pattern), k, "reflect")[:, :, :, :1]
-    out[:, :, :, -1:] = _correlate_taps(split_planes(raw[:, :, :, -2:], pattern), k, "reflect")[:, :, :, -1:]
+    n = raw.shape[0]
+    rows = _correlate_taps(split_planes(torch.cat([raw[:, :, :2], raw[:, :, -2:]]), pattern), k, "reflect")
+    out[:, :, :1, :], out[:, :, -1:, :] = rows[:n, :, :1], rows[n:, :, -1:]
+    cols = _correlate_taps(split_planes(torch.cat([raw[..., :2], raw[..., -2:]]), pattern), k, "reflect")
+    out[..., :1], out[..., -1:] = cols[:n, ..., :1], cols[n:, ..., -1:]
     return out
 
 

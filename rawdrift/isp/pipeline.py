@@ -19,6 +19,8 @@ gradient-safe form of :func:`~rawdrift.isp.gamma.gamma_correct`.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
 
@@ -184,8 +186,9 @@ class Pipeline(nn.Module):
         is kept; otherwise WB, CC and RGB->YUV are fused into one 3x3 matrix, SH and DN
         filter only the selected channels, and YUV->RGB is one more 3x3 matrix. When
         no gradient is needed (``torch.no_grad()`` or a frozen pipeline on a plain
-        input) the batch is also processed a few images at a time, so that every
-        intermediate stays in the CPU cache, with in-place arithmetic.
+        input) a CPU batch is also processed a few images at a time on one intra-op
+        thread (restored afterwards), so that every intermediate stays in the CPU
+        cache, with in-place arithmetic.
         """
         check_image(raw, "Pipeline: raw", channels=1, even=True, min_size=2)
         if self.track_stages:
@@ -197,11 +200,12 @@ class Pipeline(nn.Module):
             mats = self._matrices(raw)
             b, _, h, w = raw.shape
             chunk = max(1, CHUNK_PIXELS // (h * w))
-            if b <= chunk:
+            if raw.device.type != "cpu" or b <= chunk:
                 return self._forward_fused(raw, mats, grad=False)
             out = raw.new_empty(b, 3, h, w)
-            for i in range(0, b, chunk):
-                self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
+            with _single_intraop_thread():
+                for i in range(0, b, chunk):
+                    self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
             return out
 
     def _matrices(self, raw: Tensor) -> tuple[Tensor, Tensor]:
@@ -265,6 +269,24 @@ class Pipeline(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, track_stages={self.track_stages}"
+
+
+@contextlib.contextmanager
+def _single_intraop_thread():
+    """Run torch CPU ops on one thread inside the block, then restore the thread count.
+
+    One image's tensors are too small for OpenMP to pay off: every parallel op ends
+    in a barrier, and on a loaded machine the waiting thread is often descheduled,
+    which cost 10-100x on per-image ops in our measurements (see rawdrift/bench.py).
+    """
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
 
 
 def _check_camera(camera) -> None:
