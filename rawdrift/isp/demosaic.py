@@ -14,6 +14,8 @@ and returns ``(B, 3, H, W)`` RGB of the same dtype and device.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -50,8 +52,13 @@ def _check_raw(raw, pattern: str) -> Tensor:
 
 
 def _bool_masks(raw: Tensor, pattern: str) -> tuple[Tensor, Tensor, Tensor]:
-    """``(H, W)`` boolean R, G, B site masks on ``raw``'s device."""
-    m = cfa_masks(*raw.shape[-2:], pattern, device=raw.device).bool()
+    """``(H, W)`` boolean R, G, B site masks on ``raw``'s device (cached: they are never written)."""
+    return _cached_masks(*raw.shape[-2:], pattern, str(raw.device))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_masks(h: int, w: int, pattern: str, device: str) -> tuple[Tensor, Tensor, Tensor]:
+    m = cfa_masks(h, w, pattern, device=torch.device(device)).bool()
     return m[0], m[1], m[2]
 
 
@@ -410,14 +417,29 @@ def demosaic_menon2007(raw: Tensor, pattern: str = "RGGB", refining_step: bool =
 
     # 3. Red and blue from colour differences.
     r_rows, b_rows = _rows(r_m), _rows(b_m)
-    r = torch.where(g_m & r_rows, g + _cnv_h(r, _KB) - _cnv_h(g, _KB), r)
-    r = torch.where(g_m & b_rows, g + _cnv_v(r, _KB) - _cnv_v(g, _KB), r)
-    b = torch.where(g_m & b_rows, g + _cnv_h(b, _KB) - _cnv_h(g, _KB), b)
-    b = torch.where(g_m & r_rows, g + _cnv_v(b, _KB) - _cnv_v(g, _KB), b)
-    r_at_b = torch.where(horizontal, b + _cnv_h(r, _KB) - _cnv_h(b, _KB), b + _cnv_v(r, _KB) - _cnv_v(b, _KB))
-    r = torch.where(b_rows & b_m, r_at_b, r)
-    b_at_r = torch.where(horizontal, r + _cnv_h(b, _KB) - _cnv_h(r, _KB), r + _cnv_v(b, _KB) - _cnv_v(r, _KB))
-    b = torch.where(r_rows & r_m, b_at_r, b)
+    if x.dtype == torch.float64:  # the reference's order of operations, bit for bit
+        r = torch.where(g_m & r_rows, g + _cnv_h(r, _KB) - _cnv_h(g, _KB), r)
+        r = torch.where(g_m & b_rows, g + _cnv_v(r, _KB) - _cnv_v(g, _KB), r)
+        b = torch.where(g_m & b_rows, g + _cnv_h(b, _KB) - _cnv_h(g, _KB), b)
+        b = torch.where(g_m & r_rows, g + _cnv_v(b, _KB) - _cnv_v(g, _KB), b)
+        r_at_b = torch.where(horizontal, b + _cnv_h(r, _KB) - _cnv_h(b, _KB), b + _cnv_v(r, _KB) - _cnv_v(b, _KB))
+        r = torch.where(b_rows & b_m, r_at_b, r)
+        b_at_r = torch.where(horizontal, r + _cnv_h(b, _KB) - _cnv_h(r, _KB), r + _cnv_v(b, _KB) - _cnv_v(r, _KB))
+        b = torch.where(r_rows & r_m, b_at_r, b)
+    else:
+        # The filters are linear, so each colour difference is filtered once (half
+        # the filterings; equal up to rounding). Every estimate reads only the
+        # green-site neighbours of the site it fills, so one R-B difference serves
+        # red at blue sites and blue at red sites.
+        r_g, b_g = r - g, b - g
+        r = torch.where(g_m & r_rows, g + _cnv_h(r_g, _KB), r)
+        r = torch.where(g_m & b_rows, g + _cnv_v(r_g, _KB), r)
+        b = torch.where(g_m & b_rows, g + _cnv_h(b_g, _KB), b)
+        b = torch.where(g_m & r_rows, g + _cnv_v(b_g, _KB), b)
+        r_b = r - b
+        r_b_dir = torch.where(horizontal, _cnv_h(r_b, _KB), _cnv_v(r_b, _KB))
+        r = torch.where(b_rows & b_m, b + r_b_dir, r)
+        b = torch.where(r_rows & r_m, r - r_b_dir, b)
 
     if refining_step:
         r, g, b = _menon_refine(r, g, b, r_m, g_m, b_m, horizontal)
@@ -480,10 +502,8 @@ def _menon_refine(r, g, b, r_m, g_m, b_m, horizontal):
     b = torch.where(at, g + b_g_m, b)
 
     # Red at blue sites and blue at red sites from the smoothed R-B difference.
-    r_b = r - b
-    r_b_m = torch.where(b_m, along_decision(r_b), zero)
+    r_b_m = along_decision(r - b)  # used at blue and at red sites (one filtering for both)
     r = torch.where(b_m, b + r_b_m, r)
-    r_b_m = torch.where(r_m, along_decision(r_b), zero)
     b = torch.where(r_m, r - r_b_m, b)
     return r, g, b
 
