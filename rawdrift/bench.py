@@ -8,6 +8,7 @@ images per second side by side with the speed-up.
 
 from __future__ import annotations
 
+import os
 import time
 
 
@@ -20,6 +21,7 @@ def add_arguments(parser) -> None:
     p.add_argument("--device", default="all", help="'cpu', 'cuda' or 'all' (cpu plus cuda when present)")
     p.add_argument("--static-images", type=int, default=None, help="images timed in the numpy reference (default: --batch)")
     p.add_argument("--repeat", type=int, default=2, help="timed torch runs after one warm-up (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, i.e. OMP_NUM_THREADS)")
 
 
 def _sync(device) -> None:
@@ -56,6 +58,7 @@ def bench_isp(batch=64, size=256, configs=None, devices=("cpu",), static_images=
     rows = []
     for config in configs:
         row = {"config": config}
+        process_static(raw[0], config, RAW_DRONE)  # warm-up (imports, caches)
         t0 = time.perf_counter()
         for i in range(n_static):
             process_static(raw[i % batch], config, RAW_DRONE)
@@ -99,9 +102,14 @@ def main(args) -> int:
     else:
         raise ValueError(f"device: expected 'cpu', 'cuda' or 'all', got {args.device!r}")
     configs = None if args.configs == "all" else [c.strip() for c in args.configs.split(";") if c.strip()]
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     print(
-        f"ISP throughput, {args.size}x{args.size}, torch batch {args.batch}, "
-        f"torch threads {torch.get_num_threads()} (images/s; noisy on a shared machine)"
+        f"ISP throughput, {args.size}x{args.size}, torch batch {args.batch}, numpy one image at a time "
+        f"({args.static_images or args.batch} images); images/s, noisy on a shared machine\n"
+        f"threads: torch {torch.get_num_threads()} (per-image chunks run on 1 intra-op thread), "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} for numpy/scipy "
+        f"(scipy.ndimage and colour-demosaicing are single-threaded); {os.cpu_count()} CPUs"
     )
     rows = bench_isp(args.batch, args.size, configs, devices, args.static_images, args.repeat)
     print(format_rows(rows))

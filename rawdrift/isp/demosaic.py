@@ -53,13 +53,26 @@ def _check_raw(raw, pattern: str) -> Tensor:
 
 def _bool_masks(raw: Tensor, pattern: str) -> tuple[Tensor, Tensor, Tensor]:
     """``(H, W)`` boolean R, G, B site masks on ``raw``'s device (cached: they are never written)."""
-    return _cached_masks(*raw.shape[-2:], pattern, str(raw.device))
+    m = _site_sets(raw, pattern)
+    return m["r"], m["g"], m["b"]
+
+
+def _site_sets(raw: Tensor, pattern: str) -> dict[str, Tensor]:
+    """Cached contiguous ``(H, W)`` boolean site sets: ``r``, ``g``, ``b``, the rows/columns holding
+    red/blue (``r_rows`` ...), and green sites in them (``g_r_rows`` = ``g & r_rows`` ...)."""
+    return _cached_site_sets(*raw.shape[-2:], pattern, str(raw.device))
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_masks(h: int, w: int, pattern: str, device: str) -> tuple[Tensor, Tensor, Tensor]:
+def _cached_site_sets(h: int, w: int, pattern: str, device: str) -> dict[str, Tensor]:
     m = cfa_masks(h, w, pattern, device=torch.device(device)).bool()
-    return m[0], m[1], m[2]
+    sets = {"r": m[0], "g": m[1], "b": m[2]}
+    for c in "rb":
+        sets[f"{c}_rows"] = _rows(sets[c]).contiguous()
+        sets[f"{c}_cols"] = _cols(sets[c]).contiguous()
+    for k in ("r_rows", "b_rows", "r_cols", "b_cols"):
+        sets[f"g_{k}"] = sets["g"] & sets[k]
+    return sets
 
 
 def _rows(mask: Tensor) -> Tensor:
@@ -122,7 +135,8 @@ def _correlate_taps(x: Tensor, kernel, mode: str) -> Tensor:
                 wt = kernel[i][j]
                 if wt == 0:
                     continue
-            term = xp[..., i : i + h, j : j + w] * wt
+            view = xp[..., i : i + h, j : j + w]
+            term = view if (not tensor and wt == 1.0) else view * wt
             out = term if out is None else out + term
     return out
 
@@ -275,11 +289,12 @@ def demosaic_malvar2004(raw: Tensor, pattern: str = "RGGB") -> Tensor:
     [0.5, 0.5, 0.5]
     """
     _check_raw(raw, pattern)
-    r_m, g_m, b_m = _bool_masks(raw, pattern)
+    m = _site_sets(raw, pattern)
+    r_m, g_m, b_m = m["r"], m["g"], m["b"]
     x = raw[:, 0]  # (B, H, W)
     g_at_rb, at_row, at_col, diag = (_correlate_taps(x, k, "reflect") for k in _MALVAR_KERNELS)
     zero = x.new_zeros(())
-    r_rows, r_cols, b_rows, b_cols = _rows(r_m), _cols(r_m), _rows(b_m), _cols(b_m)
+    r_rows, r_cols, b_rows, b_cols = m["r_rows"], m["r_cols"], m["b_rows"], m["b_cols"]
     g = torch.where(r_m | b_m, g_at_rb, torch.where(g_m, x, zero))
     r = torch.where(r_m, x, zero)
     b = torch.where(b_m, x, zero)
@@ -394,7 +409,8 @@ def demosaic_menon2007(raw: Tensor, pattern: str = "RGGB", refining_step: bool =
     _check_raw(raw, pattern)
     if not isinstance(refining_step, bool):
         raise ValueError(f"refining_step: expected a bool, got {refining_step!r}")
-    r_m, g_m, b_m = _bool_masks(raw, pattern)
+    m = _site_sets(raw, pattern)
+    r_m, g_m, b_m = m["r"], m["g"], m["b"]
     x = raw[:, 0]  # (B, H, W)
     zero = x.new_zeros(())
     r = torch.where(r_m, x, zero)
@@ -402,54 +418,58 @@ def demosaic_menon2007(raw: Tensor, pattern: str = "RGGB", refining_step: bool =
     b = torch.where(b_m, x, zero)
 
     # 1. Directional green estimates.
-    g_h, g_v = _menon_green(x, g, g_m)
-
     # 2. A posteriori decision, in float64 where the device has it, so that a
     # float32 input takes the same decisions as the float64 reference.
     if x.dtype == torch.float64 or x.device.type == "mps":
+        g_h, g_v = _menon_green(x, g, g_m)
         horizontal = _menon_decision(x, g_h, g_v, r_m, b_m)
     else:
+        need_grad = torch.is_grad_enabled() and x.requires_grad
         with torch.no_grad():
             x64 = x.detach().double()
             g_h64, g_v64 = _menon_green(x64, torch.where(g_m, x64, x64.new_zeros(())), g_m)
             horizontal = _menon_decision(x64, g_h64, g_v64, r_m, b_m)
+        if need_grad:
+            g_h, g_v = _menon_green(x, g, g_m)
+        else:  # the float64 estimates rounded once: no second (float32) computation
+            g_h, g_v = g_h64.to(x.dtype), g_v64.to(x.dtype)
     g = torch.where(horizontal, g_h, g_v)
 
     # 3. Red and blue from colour differences.
-    r_rows, b_rows = _rows(r_m), _rows(b_m)
+    g_r_rows, g_b_rows = m["g_r_rows"], m["g_b_rows"]
     if x.dtype == torch.float64:  # the reference's order of operations, bit for bit
-        r = torch.where(g_m & r_rows, g + _cnv_h(r, _KB) - _cnv_h(g, _KB), r)
-        r = torch.where(g_m & b_rows, g + _cnv_v(r, _KB) - _cnv_v(g, _KB), r)
-        b = torch.where(g_m & b_rows, g + _cnv_h(b, _KB) - _cnv_h(g, _KB), b)
-        b = torch.where(g_m & r_rows, g + _cnv_v(b, _KB) - _cnv_v(g, _KB), b)
+        r = torch.where(g_r_rows, g + _cnv_h(r, _KB) - _cnv_h(g, _KB), r)
+        r = torch.where(g_b_rows, g + _cnv_v(r, _KB) - _cnv_v(g, _KB), r)
+        b = torch.where(g_b_rows, g + _cnv_h(b, _KB) - _cnv_h(g, _KB), b)
+        b = torch.where(g_r_rows, g + _cnv_v(b, _KB) - _cnv_v(g, _KB), b)
         r_at_b = torch.where(horizontal, b + _cnv_h(r, _KB) - _cnv_h(b, _KB), b + _cnv_v(r, _KB) - _cnv_v(b, _KB))
-        r = torch.where(b_rows & b_m, r_at_b, r)
+        r = torch.where(b_m, r_at_b, r)
         b_at_r = torch.where(horizontal, r + _cnv_h(b, _KB) - _cnv_h(r, _KB), r + _cnv_v(b, _KB) - _cnv_v(r, _KB))
-        b = torch.where(r_rows & r_m, b_at_r, b)
+        b = torch.where(r_m, b_at_r, b)
     else:
         # The filters are linear, so each colour difference is filtered once (half
         # the filterings; equal up to rounding). Every estimate reads only the
         # green-site neighbours of the site it fills, so one R-B difference serves
         # red at blue sites and blue at red sites.
         r_g, b_g = r - g, b - g
-        r = torch.where(g_m & r_rows, g + _cnv_h(r_g, _KB), r)
-        r = torch.where(g_m & b_rows, g + _cnv_v(r_g, _KB), r)
-        b = torch.where(g_m & b_rows, g + _cnv_h(b_g, _KB), b)
-        b = torch.where(g_m & r_rows, g + _cnv_v(b_g, _KB), b)
+        r = torch.where(g_r_rows, g + _cnv_h(r_g, _KB), r)
+        r = torch.where(g_b_rows, g + _cnv_v(r_g, _KB), r)
+        b = torch.where(g_b_rows, g + _cnv_h(b_g, _KB), b)
+        b = torch.where(g_r_rows, g + _cnv_v(b_g, _KB), b)
         r_b = r - b
         r_b_dir = torch.where(horizontal, _cnv_h(r_b, _KB), _cnv_v(r_b, _KB))
-        r = torch.where(b_rows & b_m, b + r_b_dir, r)
-        b = torch.where(r_rows & r_m, r - r_b_dir, b)
+        r = torch.where(b_m, b + r_b_dir, r)
+        b = torch.where(r_m, r - r_b_dir, b)
 
     if refining_step:
-        r, g, b = _menon_refine(r, g, b, r_m, g_m, b_m, horizontal)
+        r, g, b = _menon_refine(r, g, b, m, horizontal)
     return torch.stack([r, g, b], dim=1)
 
 
 def _menon_green(x: Tensor, g: Tensor, g_m: Tensor) -> tuple[Tensor, Tensor]:
     """Horizontal and vertical green estimates ``(B, H, W)`` (measured greens kept)."""
-    g_h = torch.where(g_m, g, _cnv_h(x, _H0) + _cnv_h(x, _H1))
-    g_v = torch.where(g_m, g, _cnv_v(x, _H0) + _cnv_v(x, _H1))
+    g_h = torch.where(g_m, g, _symmetric_1d(x, _H0, -1) + _symmetric_1d(x, _H1, -1))
+    g_v = torch.where(g_m, g, _symmetric_1d(x, _H0, -2) + _symmetric_1d(x, _H1, -2))
     return g_h, g_v
 
 
@@ -461,9 +481,9 @@ def _menon_decision(x: Tensor, g_h: Tensor, g_v: Tensor, r_m: Tensor, b_m: Tenso
     with the classifier weights over a 5x5 window, scores how much the
     difference varies. The smaller score wins.
     """
-    zero = x.new_zeros(())
-    c_h = torch.where(b_m, x - g_h, torch.where(r_m, x - g_h, zero))
-    c_v = torch.where(b_m, x - g_v, torch.where(r_m, x - g_v, zero))
+    # At green sites the estimates hold the measured green, so x - g is exactly 0 there.
+    c_h = x - g_h
+    c_v = x - g_v
     d_h = (c_h - _pad(c_h, (0, 0, 0, 2), "mirror")[..., 2:]).abs()
     d_v = (c_v - _pad(c_v, (0, 2, 0, 0), "mirror")[..., 2:, :]).abs()
     score_h = _convolve_taps(d_h, _K_CLASSIFIER)
@@ -471,8 +491,9 @@ def _menon_decision(x: Tensor, g_h: Tensor, g_v: Tensor, r_m: Tensor, b_m: Tenso
     return (score_v >= score_h).detach()
 
 
-def _menon_refine(r, g, b, r_m, g_m, b_m, horizontal):
+def _menon_refine(r, g, b, m, horizontal):
     """Menon's refining step on ``(B, H, W)`` channels (``refining_step_Menon2007``)."""
+    r_m, b_m = m["r"], m["b"]
     zero = g.new_zeros(())
 
     def along_decision(t: Tensor) -> Tensor:
@@ -485,19 +506,18 @@ def _menon_refine(r, g, b, r_m, g_m, b_m, horizontal):
     g = torch.where(b_m, b - b_g_m, g)
 
     # Red and blue at green sites, from the row or column holding that colour.
-    r_rows, r_cols, b_rows, b_cols = _rows(r_m), _cols(r_m), _rows(b_m), _cols(b_m)
     r_g = r - g
     b_g = b - g
-    at = g_m & b_rows
+    at = m["g_b_rows"]
     r_g_m = torch.where(at, _cnv_v(r_g, _KB), r_g_m)
     r = torch.where(at, g + r_g_m, r)
-    at = g_m & b_cols
+    at = m["g_b_cols"]
     r_g_m = torch.where(at, _cnv_h(r_g, _KB), r_g_m)
     r = torch.where(at, g + r_g_m, r)
-    at = g_m & r_rows
+    at = m["g_r_rows"]
     b_g_m = torch.where(at, _cnv_v(b_g, _KB), b_g_m)
     b = torch.where(at, g + b_g_m, b)
-    at = g_m & r_cols
+    at = m["g_r_cols"]
     b_g_m = torch.where(at, _cnv_h(b_g, _KB), b_g_m)
     b = torch.where(at, g + b_g_m, b)
 

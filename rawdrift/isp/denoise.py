@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import math
 
 import torch
@@ -67,13 +69,20 @@ def gaussian_denoise(yuv: Tensor, kernel: Tensor | None = None, channels: str = 
     return on_channels(yuv, lambda x: _correlate(x, k, mode), channels, "gaussian_denoise")
 
 
+def _symmetric_factors(k: Tensor):
+    """Halves ``[h0, h1, ...]`` of the column and row factors of a frozen symmetric rank-one kernel, else ``None``."""
+    factors = separable_factors(k)
+    if factors is None or not all(f.shape[0] % 2 and torch.equal(f, f.flip(0)) for f in factors):
+        return None
+    return tuple(f[f.shape[0] // 2 :] for f in factors)
+
+
 def _correlate(x: Tensor, k: Tensor, mode: str) -> Tensor:
     """Two symmetric 1-D passes when ``k`` is a frozen, symmetric rank-one kernel (like :data:`K_BLUR`), else 2-D."""
-    factors = separable_factors(k)
-    if factors is not None and all(f.shape[0] % 2 and torch.equal(f, f.flip(0)) for f in factors):
+    factors = _symmetric_factors(k)
+    if factors is not None:
         col, row = factors
-        x = correlate1d_symmetric(x, col[col.shape[0] // 2 :], -2, mode)
-        return correlate1d_symmetric(x, row[row.shape[0] // 2 :], -1, mode)
+        return correlate1d_symmetric(correlate1d_symmetric(x, col, -2, mode), row, -1, mode)
     return correlate_shifted(x, k, mode)
 
 
@@ -139,12 +148,17 @@ class Denoise(nn.Module):
         elif kernel is not None or learnable:
             raise ValueError("DN: kernel: median denoising ('me') has no learnable kernel; use method='ga'")
 
-    def filter(self, x: Tensor) -> Tensor:
-        """Denoise every channel of ``(B, C, H, W)`` ``x`` (no channel selection; used by the fused pipeline)."""
+    def filter_fn(self, dtype: torch.dtype, device) -> Callable[[Tensor], Tensor]:
+        """Validate once; return ``f(x)`` denoising every channel of ``(B, C, H, W)`` ``x`` (fused pipeline)."""
         if self.method == "ga":
             check_finite(self.kernel, "gaussian_denoise: kernel")
-            return _correlate(x, self.kernel.to(x), self.mode)
-        return median_filter(x, self.size, self.mode)
+            k = self.kernel.to(dtype=dtype, device=device)
+            factors = _symmetric_factors(k)
+            if factors is not None:
+                col, row = factors
+                return lambda x: correlate1d_symmetric(correlate1d_symmetric(x, col, -2, self.mode), row, -1, self.mode)
+            return lambda x: correlate_shifted(x, k, self.mode)
+        return lambda x: median_filter(x, self.size, self.mode)
 
     def forward(self, yuv: Tensor) -> Tensor:
         if self.method == "ga":

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_finite, check_image
-from .black_level import BlackLevel
+from ..raw.cfa import site_map
+from .black_level import BL_MAX, BlackLevel
 from .camera import Camera
 from .color import RGB_FROM_YUV, YUV_FROM_RGB, ColorCorrection, rgb_to_yuv, yuv_to_rgb
 from .configs import DEMOSAIC_CODES, parse_config
@@ -195,9 +196,9 @@ class Pipeline(nn.Module):
             return self._forward_stages(raw)
         self.stages = {}
         if torch.is_grad_enabled() and (raw.requires_grad or any(p.requires_grad for p in self.parameters())):
-            return self._forward_fused(raw, self._matrices(raw), grad=True)
+            return self._forward_fused(raw, self._prepare(raw, grad=True), grad=True)
         with torch.no_grad():
-            mats = self._matrices(raw)
+            mats = self._prepare(raw)
             b, _, h, w = raw.shape
             chunk = max(1, CHUNK_PIXELS // (h * w))
             if raw.device.type != "cpu" or b <= chunk:
@@ -208,28 +209,39 @@ class Pipeline(nn.Module):
                     self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
             return out
 
-    def _matrices(self, raw: Tensor) -> tuple[Tensor, Tensor]:
-        """``(YUV_FROM_RGB @ M @ diag(wb), RGB_FROM_YUV)`` in ``raw``'s dtype, differentiable in ``wb`` and ``M``."""
+    def _prepare(self, raw: Tensor, grad: bool = False) -> dict:
+        """Per-forward constants, parameters validated once.
+
+        ``to_yuv = YUV_FROM_RGB @ M @ diag(wb)`` and ``to_rgb = RGB_FROM_YUV`` in
+        ``raw``'s dtype (differentiable in ``wb`` and ``M``); without grad also the
+        black-level map and the two filter functions.
+        """
         wb = self.white_balance.gains()
         M = self.color_correction.M
         check_finite(wb, "white_balance: wb")
         check_finite(M, "color_correct: M")
         wb, M = wb.to(raw), M.to(raw)
-        to_yuv = YUV_FROM_RGB.to(raw) @ (M * wb)
-        return to_yuv, RGB_FROM_YUV.to(raw)
+        prep = {"to_yuv": YUV_FROM_RGB.to(raw) @ (M * wb), "to_rgb": RGB_FROM_YUV.to(raw)}
+        if not grad:
+            bl = self.black_level.bl.clamp(0.0, BL_MAX)
+            check_finite(bl, "black_level: bl")
+            prep["bl_map"] = site_map(bl.to(raw), *raw.shape[-2:])
+            prep["sharpen"] = self.sharpen.filter_fn(raw.dtype, raw.device)
+            prep["denoise"] = self.denoise.filter_fn(raw.dtype, raw.device)
+        return prep
 
-    def _forward_fused(self, raw: Tensor, mats: tuple[Tensor, Tensor], grad: bool, out: Tensor | None = None) -> Tensor:
-        to_yuv, to_rgb = mats
-        x = self.demosaic(self.black_level(raw))
+    def _forward_fused(self, raw: Tensor, prep: dict, grad: bool, out: Tensor | None = None) -> Tensor:
+        to_yuv, to_rgb = prep["to_yuv"], prep["to_rgb"]
+        x = self.demosaic(self.black_level(raw) if grad else raw - prep["bl_map"])
         b, _, h, w = x.shape
         yuv = torch.matmul(to_yuv, x.reshape(b, 3, h * w)).reshape(b, 3, h, w)
         channels = self.sharpen.channels
         if grad or channels != self.denoise.channels:
             yuv = self.denoise(self.sharpen(yuv))
         elif channels == "yuv":
-            yuv = self.denoise.filter(self.sharpen.filter(yuv))
+            yuv = prep["denoise"](prep["sharpen"](yuv))
         else:  # luma only: U and V pass through untouched
-            yuv[:, :1].copy_(self.denoise.filter(self.sharpen.filter(yuv[:, :1])))
+            yuv[:, :1].copy_(prep["denoise"](prep["sharpen"](yuv[:, :1])))
         x = torch.matmul(to_rgb, yuv.reshape(b, 3, h * w)).reshape(b, 3, h, w)
         gc = self.gamma_correction
         if grad or gc.differentiable:

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -129,12 +131,13 @@ class Sharpen(nn.Module):
         elif kernel is not None or learnable:
             raise ValueError("SH: kernel: unsharp masking ('u') has no learnable kernel; use method='s'")
 
-    def filter(self, x: Tensor) -> Tensor:
-        """Sharpen every channel of ``(B, C, H, W)`` ``x`` (no channel selection; used by the fused pipeline)."""
+    def filter_fn(self, dtype: torch.dtype, device) -> Callable[[Tensor], Tensor]:
+        """Validate once; return ``f(x)`` sharpening every channel of ``(B, C, H, W)`` ``x`` (fused pipeline)."""
         if self.method == "s":
             check_finite(self.kernel, "sharpen_filter: kernel")
-            return correlate_shifted(x, self.kernel.to(x).flip(-1, -2), self.mode)
-        return _unsharp(x, self.radius, self.amount, self.preserve_range, self.mode)
+            k = self.kernel.to(dtype=dtype, device=device).flip(-1, -2)
+            return lambda x: correlate_shifted(x, k, self.mode)
+        return lambda x: _unsharp(x, self.radius, self.amount, self.preserve_range, self.mode)
 
     def forward(self, yuv: Tensor) -> Tensor:
         if self.method == "s":
