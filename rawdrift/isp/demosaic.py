@@ -321,9 +321,18 @@ def _symmetric_1d(x: Tensor, half: list[float], axis: int, mode: str = "mirror")
     taps are skipped (they add an exact zero). ``axis`` is -1 (rows) or -2 (columns).
     """
     n = len(half) - 1
+    size = x.shape[axis]
+    if mode == "mirror" and size > 2 * n and not (torch.is_grad_enabled() and x.requires_grad):
+        # Same sums without a padded copy, accumulated in place (no gradient needed).
+        out = x * half[0] if half[0] != 0 else None
+        for k in range(n, 0, -1):
+            if half[k] == 0:
+                continue
+            term = _mirror_pair_sum(x, k, axis).mul_(half[k])
+            out = term if out is None else out.add_(term)
+        return out
     pad = (0, 0, n, n) if axis == -1 else (n, n, 0, 0)
     xp = _pad(x, pad, mode)
-    size = x.shape[axis]
 
     def shifted(s: int) -> Tensor:
         return xp.narrow(axis, n + s, size)
@@ -334,6 +343,19 @@ def _symmetric_1d(x: Tensor, half: list[float], axis: int, mode: str = "mirror")
             continue
         term = (shifted(-k) + shifted(k)) * half[k]
         out = term if out is None else out + term
+    return out
+
+
+def _mirror_pair_sum(x: Tensor, k: int, axis: int) -> Tensor:
+    """``x[j - k] + x[j + k]`` along ``axis`` with scipy ``"mirror"`` borders, for ``size > 2k``, no autograd."""
+    size = x.shape[axis]
+    out = torch.empty_like(x)
+    inner = size - 2 * k
+    torch.add(x.narrow(axis, 0, inner), x.narrow(axis, 2 * k, inner), out=out.narrow(axis, k, inner))
+    for j in range(k):  # x[j - k] mirrors to x[k - j]
+        torch.add(x.narrow(axis, k - j, 1), x.narrow(axis, j + k, 1), out=out.narrow(axis, j, 1))
+    for j in range(size - k, size):  # x[j + k] mirrors to x[2 (size - 1) - j - k]
+        torch.add(x.narrow(axis, j - k, 1), x.narrow(axis, 2 * (size - 1) - j - k, 1), out=out.narrow(axis, j, 1))
     return out
 
 

@@ -250,3 +250,16 @@ def test_frozen_bilinear_module_path_matches_reference(pattern, size):
     with torch.no_grad():
         got = Demosaic("bilinear", pattern=pattern).double()(raw).numpy()
     np.testing.assert_allclose(got, reference("bilinear", raw, pattern), atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [5, 6, 9])
+@pytest.mark.parametrize("axis", [-1, -2])
+def test_symmetric_filter_without_padding_is_bit_identical(size, axis):
+    from rawdrift.isp.demosaic import _symmetric_1d
+
+    x = torch.rand(2, size, size + 1, dtype=torch.float64)
+    for half in ([0.0, 0.5, 0.0], [0.5, 0.0, -0.25], [0.0, 0.5], [1 / 3, 1 / 3]):
+        with torch.no_grad():
+            fast = _symmetric_1d(x, half, axis)
+        padded = _symmetric_1d(x.clone().requires_grad_(), half, axis).detach()
+        assert torch.equal(fast, padded)
