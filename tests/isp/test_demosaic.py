@@ -263,3 +263,11 @@ def test_symmetric_filter_without_padding_is_bit_identical(size, axis):
             fast = _symmetric_1d(x, half, axis)
         padded = _symmetric_1d(x.clone().requires_grad_(), half, axis).detach()
         assert torch.equal(fast, padded)
+
+
+def test_malvar_shared_sums_equal_the_four_kernels():
+    from rawdrift.isp.demosaic import _MALVAR_KERNELS, _correlate_taps, _malvar_filters
+
+    x = torch.rand(2, 10, 12, dtype=torch.float64)
+    for got, k in zip(_malvar_filters(x), _MALVAR_KERNELS):
+        torch.testing.assert_close(got, _correlate_taps(x, k, "reflect"), atol=1e-14, rtol=0)
