@@ -17,13 +17,13 @@ stage       bi,s,ga       bi,u,me      me,s,ga       ma,u,me
             before/after  before/after before/after  before/after
 ==========  ============  ===========  ============  ============
 bl          0.10 / 0.01   0.10 / 0.01  0.09 / 0.01   0.11 / 0.01
-dm          1.60 / 0.82   1.49 / 0.82  22.8 / 10.5   6.70 / 1.7-5.9
+dm          1.60 / 0.82   1.49 / 0.82  22.8 / 10.5   6.70 / 1.10
 wb+cc+yuv   0.22 / 0.05   0.20 / 0.04  0.25 / 0.05   0.25 / 0.04
 sh          0.67 / 0.09   1.48 / 0.41  0.69 / 0.08   1.48 / 0.39
 dn          0.89 / 0.17   22.0 / 0.36  0.85 / 0.17   22.2 / 0.38
 rgb         0.07 / 0.04   0.09 / 0.04  0.10 / 0.05   0.09 / 0.04
 gc          0.68 / 0.24   0.67 / 0.20  0.63 / 0.19   0.63 / 0.19
-pipeline    12.9 / 6.0    32.0 / 7.3   31.0 / 17.7   36.1 / 7.7
+pipeline    12.9 / 6.0    32.0 / 7.3   31.0 / 17.7   36.1 / 3.3
 ==========  ============  ===========  ============  ============
 
 Before, a batch of 64 at 2 torch threads ran at 60-100 ms/image for ``bi,s,ga``
@@ -36,7 +36,11 @@ fused into one matrix, luma-only filters in place, shifted-slice and separable
 filters instead of ``conv2d``, a min/max 3x3 median instead of unfold+sort (22 ->
 0.4 ms), ``exp(log)`` gamma with a normal-number floor instead of ``pow`` (and
 no ``log(0)``, a 10x slow path), a mosaic-domain bilinear, cached Menon/Malvar
-site masks and fewer Menon filterings. Remaining: Menon's demosaicing (about 40
+site masks and fewer Menon filterings, Malvar's four filters from five shared
+neighbour sums. Two image-parallel worker threads (one intra-op thread each) gave
+no gain over one thread at this load: the machine has about one core to spare.
+Final run (``OMP_NUM_THREADS=2 rawdrift bench isp``, batch 64, load ~5-8): torch
+3.0-5.7x the numpy reference, median 4.6x (before: 0.7-1.6x). Remaining: Menon's demosaicing (about 40
 element-wise passes, a third of them in float64 for the exact decision) is 60-80%
 of every ``me,*`` configuration; elsewhere op count and per-op overhead on
 65k-pixel tensors. Absolute numbers move 2x with the machine's load; compare the
