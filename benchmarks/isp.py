@@ -1,6 +1,7 @@
 """Throughput of the 12 ISP configurations: batched torch (CPU, CUDA) vs the numpy reference.
 
 Run ``python benchmarks/isp.py --batch 64 --size 256`` (same options as ``rawdrift bench isp``).
+The per-stage profile (before/after the CPU work) is in the docstring of ``rawdrift/bench.py``.
 """
 
 import sys

@@ -14,6 +14,8 @@ and returns ``(B, 3, H, W)`` RGB of the same dtype and device.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -50,9 +52,27 @@ def _check_raw(raw, pattern: str) -> Tensor:
 
 
 def _bool_masks(raw: Tensor, pattern: str) -> tuple[Tensor, Tensor, Tensor]:
-    """``(H, W)`` boolean R, G, B site masks on ``raw``'s device."""
-    m = cfa_masks(*raw.shape[-2:], pattern, device=raw.device).bool()
-    return m[0], m[1], m[2]
+    """``(H, W)`` boolean R, G, B site masks on ``raw``'s device (cached: they are never written)."""
+    m = _site_sets(raw, pattern)
+    return m["r"], m["g"], m["b"]
+
+
+def _site_sets(raw: Tensor, pattern: str) -> dict[str, Tensor]:
+    """Cached contiguous ``(H, W)`` boolean site sets: ``r``, ``g``, ``b``, the rows/columns holding
+    red/blue (``r_rows`` ...), and green sites in them (``g_r_rows`` = ``g & r_rows`` ...)."""
+    return _cached_site_sets(*raw.shape[-2:], pattern, str(raw.device))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_site_sets(h: int, w: int, pattern: str, device: str) -> dict[str, Tensor]:
+    m = cfa_masks(h, w, pattern, device=torch.device(device)).bool()
+    sets = {"r": m[0], "g": m[1], "b": m[2]}
+    for c in "rb":
+        sets[f"{c}_rows"] = _rows(sets[c]).contiguous()
+        sets[f"{c}_cols"] = _cols(sets[c]).contiguous()
+    for k in ("r_rows", "b_rows", "r_cols", "b_cols"):
+        sets[f"g_{k}"] = sets["g"] & sets[k]
+    return sets
 
 
 def _rows(mask: Tensor) -> Tensor:
@@ -115,7 +135,8 @@ def _correlate_taps(x: Tensor, kernel, mode: str) -> Tensor:
                 wt = kernel[i][j]
                 if wt == 0:
                     continue
-            term = xp[..., i : i + h, j : j + w] * wt
+            view = xp[..., i : i + h, j : j + w]
+            term = view if (not tensor and wt == 1.0) else view * wt
             out = term if out is None else out + term
     return out
 
@@ -163,6 +184,55 @@ def demosaic_bilinear(raw: Tensor, pattern: str = "RGGB", kernels: Tensor | None
     return _correlate_taps(planes, kernels.flip(-1, -2), "reflect")
 
 
+def _bilinear_frozen(raw: Tensor, pattern: str) -> Tensor:
+    """:func:`demosaic_bilinear` with the default kernels, computed on the mosaic (no gradient).
+
+    Away from the border a missing value is the mean of the two horizontal, two
+    vertical, four diagonal or four direct neighbours, so three neighbour sums of
+    the mosaic (row pairs, column pairs, diagonal quadruples) give every output with
+    one scaling each, written straight into the 2x2 phases of the result: about a
+    third of the arithmetic of filtering three sparse planes. The one-pixel border,
+    where the reference's ``"reflect"`` padding of the sparse planes breaks the
+    Bayer alternation, is recomputed from two-pixel strips with the general method.
+    """
+    b, _, h, w = raw.shape
+    x = raw[:, 0]
+    xp = _pad(x, (1, 1, 1, 1), "reflect")
+    cols = xp[:, :-2, :] + xp[:, 2:, :]  # (B, H, W + 2): up + down
+    vert = cols[:, :, 1:-1]
+    diag = cols[:, :, :-2] + cols[:, :, 2:]
+    horiz = xp[:, 1:-1, :-2] + xp[:, 1:-1, 2:]
+    out = raw.new_empty(b, 3, h, w)
+    sites = {c: divmod(pattern.index(c), 2) for c in "RB"}
+    for py in (0, 1):
+        for px in (0, 1):
+            phase = (slice(None), slice(py, None, 2), slice(px, None, 2))
+            colour = pattern[2 * py + px]
+            for ch, c in ((0, "R"), (2, "B")):
+                dst = out[:, ch, py::2, px::2]
+                cy, cx = sites[c]
+                if (py, px) == (cy, cx):
+                    dst.copy_(x[phase])
+                elif py == cy:
+                    torch.mul(horiz[phase], 0.5, out=dst)
+                elif px == cx:
+                    torch.mul(vert[phase], 0.5, out=dst)
+                else:
+                    torch.mul(diag[phase], 0.25, out=dst)
+            dst = out[:, 1, py::2, px::2]
+            if colour == "G":
+                dst.copy_(x[phase])
+            else:
+                torch.add(horiz[phase], vert[phase], out=dst).mul_(0.25)
+    k = BILINEAR_KERNELS.to(raw).flip(-1, -2)
+    n = raw.shape[0]
+    rows = _correlate_taps(split_planes(torch.cat([raw[:, :, :2], raw[:, :, -2:]]), pattern), k, "reflect")
+    out[:, :, :1, :], out[:, :, -1:, :] = rows[:n, :, :1], rows[n:, :, -1:]
+    cols = _correlate_taps(split_planes(torch.cat([raw[..., :2], raw[..., -2:]]), pattern), k, "reflect")
+    out[..., :1], out[..., -1:] = cols[:n, ..., :1], cols[n:, ..., -1:]
+    return out
+
+
 # ----------------------------------------------------------------------------- Malvar 2004
 
 # Malvar, He & Cutler (2004): bilinear interpolation plus a fraction of the
@@ -197,6 +267,35 @@ _MALVAR_KERNELS = tuple(
 )
 
 
+def _malvar_filters(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The four Malvar filters on ``(B, H, W)`` (``"reflect"`` borders) from shared neighbour sums.
+
+    With ``h1``/``v1`` the sums of the two horizontal/vertical neighbours at distance
+    1, ``h2``/``v2`` at distance 2 and ``d1`` the four diagonal neighbours, the
+    kernels of :data:`_MALVAR_KERNELS` (all symmetric) are, times 8:
+    green at red/blue ``4c + 2 (h1 + v1) - (h2 + v2)``; row ``5c + 4 h1 - h2 - d1 + v2 / 2``;
+    column ``5c + 4 v1 - v2 - d1 + h2 / 2``; diagonal ``6c + 2 d1 - 3/2 (h2 + v2)``.
+    Five neighbour sums replace 40 separate taps; equal to the tap-by-tap sums up to rounding.
+    """
+    h, w = x.shape[-2:]
+    xp = _pad(x, (2, 2, 2, 2), "reflect")  # (B, H + 4, W + 4)
+    rows = xp[:, 2 : h + 2]
+    c = rows[..., 2 : w + 2]
+    h1 = rows[..., 1 : w + 1] + rows[..., 3 : w + 3]
+    h2 = rows[..., 0:w] + rows[..., 4 : w + 4]
+    v1_wide = xp[:, 1 : h + 1] + xp[:, 3 : h + 3]  # (B, H, W + 4)
+    v1 = v1_wide[..., 2 : w + 2]
+    d1 = v1_wide[..., 1 : w + 1] + v1_wide[..., 3 : w + 3]
+    v2 = xp[:, 0:h, 2 : w + 2] + xp[:, 4 : h + 4, 2 : w + 2]
+    hv2 = h2 + v2
+    g_at_rb = (c * 4 + (h1 + v1) * 2 - hv2) * 0.125
+    base = c * 5 - d1
+    at_row = (base + h1 * 4 - h2 + v2 * 0.5) * 0.125
+    at_col = (base + v1 * 4 - v2 + h2 * 0.5) * 0.125
+    diag = (c * 6 + d1 * 2 - hv2 * 1.5) * 0.125
+    return g_at_rb, at_row, at_col, diag
+
+
 def demosaic_malvar2004(raw: Tensor, pattern: str = "RGGB") -> Tensor:
     """Malvar-He-Cutler (2004) gradient-corrected linear demosaicing.
 
@@ -219,11 +318,12 @@ def demosaic_malvar2004(raw: Tensor, pattern: str = "RGGB") -> Tensor:
     [0.5, 0.5, 0.5]
     """
     _check_raw(raw, pattern)
-    r_m, g_m, b_m = _bool_masks(raw, pattern)
+    m = _site_sets(raw, pattern)
+    r_m, g_m, b_m = m["r"], m["g"], m["b"]
     x = raw[:, 0]  # (B, H, W)
-    g_at_rb, at_row, at_col, diag = (_correlate_taps(x, k, "reflect") for k in _MALVAR_KERNELS)
+    g_at_rb, at_row, at_col, diag = _malvar_filters(x)
     zero = x.new_zeros(())
-    r_rows, r_cols, b_rows, b_cols = _rows(r_m), _cols(r_m), _rows(b_m), _cols(b_m)
+    r_rows, r_cols, b_rows, b_cols = m["r_rows"], m["r_cols"], m["b_rows"], m["b_cols"]
     g = torch.where(r_m | b_m, g_at_rb, torch.where(g_m, x, zero))
     r = torch.where(r_m, x, zero)
     b = torch.where(b_m, x, zero)
@@ -250,9 +350,18 @@ def _symmetric_1d(x: Tensor, half: list[float], axis: int, mode: str = "mirror")
     taps are skipped (they add an exact zero). ``axis`` is -1 (rows) or -2 (columns).
     """
     n = len(half) - 1
+    size = x.shape[axis]
+    if mode == "mirror" and size > 2 * n and not (torch.is_grad_enabled() and x.requires_grad):
+        # Same sums without a padded copy, accumulated in place (no gradient needed).
+        out = x * half[0] if half[0] != 0 else None
+        for k in range(n, 0, -1):
+            if half[k] == 0:
+                continue
+            term = _mirror_pair_sum(x, k, axis).mul_(half[k])
+            out = term if out is None else out.add_(term)
+        return out
     pad = (0, 0, n, n) if axis == -1 else (n, n, 0, 0)
     xp = _pad(x, pad, mode)
-    size = x.shape[axis]
 
     def shifted(s: int) -> Tensor:
         return xp.narrow(axis, n + s, size)
@@ -263,6 +372,19 @@ def _symmetric_1d(x: Tensor, half: list[float], axis: int, mode: str = "mirror")
             continue
         term = (shifted(-k) + shifted(k)) * half[k]
         out = term if out is None else out + term
+    return out
+
+
+def _mirror_pair_sum(x: Tensor, k: int, axis: int) -> Tensor:
+    """``x[j - k] + x[j + k]`` along ``axis`` with scipy ``"mirror"`` borders, for ``size > 2k``, no autograd."""
+    size = x.shape[axis]
+    out = torch.empty_like(x)
+    inner = size - 2 * k
+    torch.add(x.narrow(axis, 0, inner), x.narrow(axis, 2 * k, inner), out=out.narrow(axis, k, inner))
+    for j in range(k):  # x[j - k] mirrors to x[k - j]
+        torch.add(x.narrow(axis, k - j, 1), x.narrow(axis, j + k, 1), out=out.narrow(axis, j, 1))
+    for j in range(size - k, size):  # x[j + k] mirrors to x[2 (size - 1) - j - k]
+        torch.add(x.narrow(axis, j - k, 1), x.narrow(axis, 2 * (size - 1) - j - k, 1), out=out.narrow(axis, j, 1))
     return out
 
 
@@ -338,7 +460,8 @@ def demosaic_menon2007(raw: Tensor, pattern: str = "RGGB", refining_step: bool =
     _check_raw(raw, pattern)
     if not isinstance(refining_step, bool):
         raise ValueError(f"refining_step: expected a bool, got {refining_step!r}")
-    r_m, g_m, b_m = _bool_masks(raw, pattern)
+    m = _site_sets(raw, pattern)
+    r_m, g_m, b_m = m["r"], m["g"], m["b"]
     x = raw[:, 0]  # (B, H, W)
     zero = x.new_zeros(())
     r = torch.where(r_m, x, zero)
@@ -346,39 +469,58 @@ def demosaic_menon2007(raw: Tensor, pattern: str = "RGGB", refining_step: bool =
     b = torch.where(b_m, x, zero)
 
     # 1. Directional green estimates.
-    g_h, g_v = _menon_green(x, g, g_m)
-
     # 2. A posteriori decision, in float64 where the device has it, so that a
     # float32 input takes the same decisions as the float64 reference.
     if x.dtype == torch.float64 or x.device.type == "mps":
+        g_h, g_v = _menon_green(x, g, g_m)
         horizontal = _menon_decision(x, g_h, g_v, r_m, b_m)
     else:
+        need_grad = torch.is_grad_enabled() and x.requires_grad
         with torch.no_grad():
             x64 = x.detach().double()
             g_h64, g_v64 = _menon_green(x64, torch.where(g_m, x64, x64.new_zeros(())), g_m)
             horizontal = _menon_decision(x64, g_h64, g_v64, r_m, b_m)
+        if need_grad:
+            g_h, g_v = _menon_green(x, g, g_m)
+        else:  # the float64 estimates rounded once: no second (float32) computation
+            g_h, g_v = g_h64.to(x.dtype), g_v64.to(x.dtype)
     g = torch.where(horizontal, g_h, g_v)
 
     # 3. Red and blue from colour differences.
-    r_rows, b_rows = _rows(r_m), _rows(b_m)
-    r = torch.where(g_m & r_rows, g + _cnv_h(r, _KB) - _cnv_h(g, _KB), r)
-    r = torch.where(g_m & b_rows, g + _cnv_v(r, _KB) - _cnv_v(g, _KB), r)
-    b = torch.where(g_m & b_rows, g + _cnv_h(b, _KB) - _cnv_h(g, _KB), b)
-    b = torch.where(g_m & r_rows, g + _cnv_v(b, _KB) - _cnv_v(g, _KB), b)
-    r_at_b = torch.where(horizontal, b + _cnv_h(r, _KB) - _cnv_h(b, _KB), b + _cnv_v(r, _KB) - _cnv_v(b, _KB))
-    r = torch.where(b_rows & b_m, r_at_b, r)
-    b_at_r = torch.where(horizontal, r + _cnv_h(b, _KB) - _cnv_h(r, _KB), r + _cnv_v(b, _KB) - _cnv_v(r, _KB))
-    b = torch.where(r_rows & r_m, b_at_r, b)
+    g_r_rows, g_b_rows = m["g_r_rows"], m["g_b_rows"]
+    if x.dtype == torch.float64:  # the reference's order of operations, bit for bit
+        r = torch.where(g_r_rows, g + _cnv_h(r, _KB) - _cnv_h(g, _KB), r)
+        r = torch.where(g_b_rows, g + _cnv_v(r, _KB) - _cnv_v(g, _KB), r)
+        b = torch.where(g_b_rows, g + _cnv_h(b, _KB) - _cnv_h(g, _KB), b)
+        b = torch.where(g_r_rows, g + _cnv_v(b, _KB) - _cnv_v(g, _KB), b)
+        r_at_b = torch.where(horizontal, b + _cnv_h(r, _KB) - _cnv_h(b, _KB), b + _cnv_v(r, _KB) - _cnv_v(b, _KB))
+        r = torch.where(b_m, r_at_b, r)
+        b_at_r = torch.where(horizontal, r + _cnv_h(b, _KB) - _cnv_h(r, _KB), r + _cnv_v(b, _KB) - _cnv_v(r, _KB))
+        b = torch.where(r_m, b_at_r, b)
+    else:
+        # The filters are linear, so each colour difference is filtered once (half
+        # the filterings; equal up to rounding). Every estimate reads only the
+        # green-site neighbours of the site it fills, so one R-B difference serves
+        # red at blue sites and blue at red sites.
+        r_g, b_g = r - g, b - g
+        r = torch.where(g_r_rows, g + _cnv_h(r_g, _KB), r)
+        r = torch.where(g_b_rows, g + _cnv_v(r_g, _KB), r)
+        b = torch.where(g_b_rows, g + _cnv_h(b_g, _KB), b)
+        b = torch.where(g_r_rows, g + _cnv_v(b_g, _KB), b)
+        r_b = r - b
+        r_b_dir = torch.where(horizontal, _cnv_h(r_b, _KB), _cnv_v(r_b, _KB))
+        r = torch.where(b_m, b + r_b_dir, r)
+        b = torch.where(r_m, r - r_b_dir, b)
 
     if refining_step:
-        r, g, b = _menon_refine(r, g, b, r_m, g_m, b_m, horizontal)
+        r, g, b = _menon_refine(r, g, b, m, horizontal)
     return torch.stack([r, g, b], dim=1)
 
 
 def _menon_green(x: Tensor, g: Tensor, g_m: Tensor) -> tuple[Tensor, Tensor]:
     """Horizontal and vertical green estimates ``(B, H, W)`` (measured greens kept)."""
-    g_h = torch.where(g_m, g, _cnv_h(x, _H0) + _cnv_h(x, _H1))
-    g_v = torch.where(g_m, g, _cnv_v(x, _H0) + _cnv_v(x, _H1))
+    g_h = torch.where(g_m, g, _symmetric_1d(x, _H0, -1) + _symmetric_1d(x, _H1, -1))
+    g_v = torch.where(g_m, g, _symmetric_1d(x, _H0, -2) + _symmetric_1d(x, _H1, -2))
     return g_h, g_v
 
 
@@ -390,9 +532,9 @@ def _menon_decision(x: Tensor, g_h: Tensor, g_v: Tensor, r_m: Tensor, b_m: Tenso
     with the classifier weights over a 5x5 window, scores how much the
     difference varies. The smaller score wins.
     """
-    zero = x.new_zeros(())
-    c_h = torch.where(b_m, x - g_h, torch.where(r_m, x - g_h, zero))
-    c_v = torch.where(b_m, x - g_v, torch.where(r_m, x - g_v, zero))
+    # At green sites the estimates hold the measured green, so x - g is exactly 0 there.
+    c_h = x - g_h
+    c_v = x - g_v
     d_h = (c_h - _pad(c_h, (0, 0, 0, 2), "mirror")[..., 2:]).abs()
     d_v = (c_v - _pad(c_v, (0, 2, 0, 0), "mirror")[..., 2:, :]).abs()
     score_h = _convolve_taps(d_h, _K_CLASSIFIER)
@@ -400,8 +542,9 @@ def _menon_decision(x: Tensor, g_h: Tensor, g_v: Tensor, r_m: Tensor, b_m: Tenso
     return (score_v >= score_h).detach()
 
 
-def _menon_refine(r, g, b, r_m, g_m, b_m, horizontal):
+def _menon_refine(r, g, b, m, horizontal):
     """Menon's refining step on ``(B, H, W)`` channels (``refining_step_Menon2007``)."""
+    r_m, b_m = m["r"], m["b"]
     zero = g.new_zeros(())
 
     def along_decision(t: Tensor) -> Tensor:
@@ -414,27 +557,24 @@ def _menon_refine(r, g, b, r_m, g_m, b_m, horizontal):
     g = torch.where(b_m, b - b_g_m, g)
 
     # Red and blue at green sites, from the row or column holding that colour.
-    r_rows, r_cols, b_rows, b_cols = _rows(r_m), _cols(r_m), _rows(b_m), _cols(b_m)
     r_g = r - g
     b_g = b - g
-    at = g_m & b_rows
+    at = m["g_b_rows"]
     r_g_m = torch.where(at, _cnv_v(r_g, _KB), r_g_m)
     r = torch.where(at, g + r_g_m, r)
-    at = g_m & b_cols
+    at = m["g_b_cols"]
     r_g_m = torch.where(at, _cnv_h(r_g, _KB), r_g_m)
     r = torch.where(at, g + r_g_m, r)
-    at = g_m & r_rows
+    at = m["g_r_rows"]
     b_g_m = torch.where(at, _cnv_v(b_g, _KB), b_g_m)
     b = torch.where(at, g + b_g_m, b)
-    at = g_m & r_cols
+    at = m["g_r_cols"]
     b_g_m = torch.where(at, _cnv_h(b_g, _KB), b_g_m)
     b = torch.where(at, g + b_g_m, b)
 
     # Red at blue sites and blue at red sites from the smoothed R-B difference.
-    r_b = r - b
-    r_b_m = torch.where(b_m, along_decision(r_b), zero)
+    r_b_m = along_decision(r - b)  # used at blue and at red sites (one filtering for both)
     r = torch.where(b_m, b + r_b_m, r)
-    r_b_m = torch.where(r_m, along_decision(r_b), zero)
     b = torch.where(r_m, r - r_b_m, b)
     return r, g, b
 
@@ -494,6 +634,10 @@ class Demosaic(nn.Module):
     def forward(self, raw: Tensor) -> Tensor:
         """``(B, 1, H, W)`` mosaic -> ``(B, 3, H, W)`` RGB."""
         if self.method == "bilinear":
+            grad = torch.is_grad_enabled() and (raw.requires_grad or self.kernels.requires_grad)
+            if not grad and torch.equal(self.kernels, BILINEAR_KERNELS.to(self.kernels)):
+                _check_raw(raw, self.pattern)
+                return _bilinear_frozen(raw, self.pattern)
             return demosaic_bilinear(raw, self.pattern, self.kernels)
         return demosaic(raw, self.method, self.pattern)
 

@@ -132,3 +132,103 @@ def convolve2d(x: Tensor, weight: Tensor, mode: str = "reflect", cval: float = 0
     if weight.shape[-1] % 2 == 0 or weight.shape[-2] % 2 == 0:
         raise ValueError(f"weight: convolve2d needs odd kernel sizes, got {tuple(weight.shape[-2:])}")
     return correlate2d(x, weight.flip(-1, -2), mode, cval)
+
+
+def _constant_taps(weight: Tensor):
+    """``weight`` as nested Python floats when no gradient can flow to it, else ``None``."""
+    if weight.requires_grad and torch.is_grad_enabled():
+        return None
+    return weight.detach().cpu().tolist()
+
+
+def correlate_shifted(x: Tensor, weight: Tensor, mode: str = "reflect", cval: float = 0.0) -> Tensor:
+    """:func:`correlate2d` with one ``(kh, kw)`` kernel shared by all channels, as a sum of shifted slices.
+
+    Same result as ``scipy.ndimage.correlate`` per channel. On CPU, summing
+    ``kh * kw`` shifted views of the padded input is several times faster than a
+    depthwise or one-channel ``conv2d`` for these small kernels. When no gradient
+    can reach ``weight`` its taps are read as Python numbers and zero taps are
+    skipped (the 3x3 sharpening cross has 5 of 9); otherwise every tap is a
+    differentiable tensor factor.
+
+    Args:
+        x: ``(B, C, H, W)`` images.
+        weight: ``(kh, kw)`` kernel.
+        mode: scipy boundary mode.
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    check_image(x, "x")
+    if weight.ndim != 2:
+        raise ValueError(f"weight: expected shape (kh, kw), got {tuple(weight.shape)}")
+    weight = weight.to(dtype=x.dtype, device=x.device)
+    kh, kw = weight.shape
+    h, w = x.shape[-2:]
+    xp = pad2d(x, (kh // 2, kh - 1 - kh // 2, kw // 2, kw - 1 - kw // 2), mode, cval)
+    taps = _constant_taps(weight)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            wt = weight[i, j] if taps is None else taps[i][j]
+            if taps is not None and wt == 0:
+                continue
+            view = xp[..., i : i + h, j : j + w]
+            if out is None:
+                out = view * wt
+            elif taps is None:
+                out = out + view * wt
+            elif wt == 1:
+                out = out.add_(view) if not out.requires_grad else out + view
+            else:
+                out = out.add_(view, alpha=wt) if not out.requires_grad else out + view * wt
+    if out is None:
+        return torch.zeros_like(x)
+    return out
+
+
+def correlate1d_symmetric(x: Tensor, half: Tensor, axis: int, mode: str = "reflect") -> Tensor:
+    """Correlate along ``axis`` (-1 or -2) with the symmetric odd kernel ``[hn..h1, h0, h1..hn]``.
+
+    ``half`` is the ``(n + 1,)`` tensor ``[h0, h1, ..., hn]``; mirrored taps are
+    added before they are scaled, which halves the multiplications. Differentiable
+    in ``x`` and ``half``; boundary as in ``scipy.ndimage.correlate1d``.
+    """
+    n = half.shape[0] - 1
+    size = x.shape[axis]
+    xp = pad2d(x, (n, n, 0, 0) if axis == -2 else (0, 0, n, n), mode)
+    taps = _constant_taps(half)
+    grad = taps is None
+    half = half.to(x)
+    out = x * (half[0] if grad else taps[0])
+    for k in range(1, n + 1):
+        pair = xp.narrow(axis, n - k, size) + xp.narrow(axis, n + k, size)
+        if grad:
+            out = out + pair * half[k]
+        elif out.requires_grad:
+            out = out + pair * taps[k]
+        else:
+            out.add_(pair, alpha=taps[k])
+    return out
+
+
+def separable_factors(weight: Tensor, rtol: float = 1e-6):
+    """``(column, row)`` 1-D factors with ``outer(column, row) == weight`` if ``weight`` has rank one, else ``None``.
+
+    Only for kernels no gradient can reach (a frozen stage); used to filter with
+    two 1-D passes instead of one 2-D pass.
+
+    >>> from rawdrift.isp.denoise import K_BLUR
+    >>> col, row = separable_factors(K_BLUR)
+    >>> bool(torch.allclose(torch.outer(col, row), K_BLUR, rtol=0, atol=1e-15))
+    True
+    """
+    if weight.ndim != 2 or (weight.requires_grad and torch.is_grad_enabled()):
+        return None
+    w = weight.detach().double()
+    i, j = divmod(int(w.abs().argmax()), w.shape[1])
+    if w[i, j] == 0:
+        return None
+    col, row = w[:, j] / w[i, j], w[i, :]
+    if not torch.allclose(torch.outer(col, row), w, rtol=rtol, atol=rtol * float(w.abs().max())):
+        return None
+    return col.to(weight.dtype), row.to(weight.dtype)

@@ -60,6 +60,26 @@ def gamma_correct(v: Tensor, gamma, differentiable: bool = False, eps: float = 1
     return vc * torch.exp((inv - 1.0) * torch.log(vc.clamp_min(eps)))
 
 
+def _display_gamma_(v: Tensor, gamma: Tensor, out: Tensor | None = None) -> Tensor:
+    """The exact form ``clip(v, 0, 1) ** (1 / gamma)`` for frozen pipelines, overwriting ``v``.
+
+    Computed as ``exp(log(max(v, tiny)) / gamma)`` with ``tiny`` the smallest
+    normal number of the dtype: on CPU a scalar-exponent ``pow`` is several times
+    slower than ``log`` and ``exp``, and so are ``log(0)`` and ``exp(-inf)``, hence
+    the floor. It moves black from 0 to ``tiny ** (1 / gamma)`` (3e-10 in float32
+    for gamma 4, less below); for gamma > 4 the plain ``pow`` is used. Elsewhere
+    the two forms agree to a few ulps. No gradient: use :func:`gamma_correct`
+    where one is needed. ``out`` receives the result if given.
+    """
+    check_positive(gamma.detach(), "gamma_correct: gamma")
+    inv = 1.0 / float(gamma)
+    if inv < 0.25:
+        v = v.clamp_(0.0, 1.0).pow_(inv)
+        return out.copy_(v) if out is not None else v
+    v = v.clamp_(torch.finfo(v.dtype).tiny, 1.0).log_().mul_(inv)
+    return torch.exp(v, out=out) if out is not None else v.exp_()
+
+
 class GammaCorrection(nn.Module):
     """Owns ``gamma ()``; a parameter when ``learnable``.
 

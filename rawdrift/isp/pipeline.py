@@ -19,16 +19,19 @@ gradient-safe form of :func:`~rawdrift.isp.gamma.gamma_correct`.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_image
-from .black_level import BlackLevel
+from .._checks import check_finite, check_image
+from ..raw.cfa import site_map
+from .black_level import BL_MAX, BlackLevel
 from .camera import Camera
-from .color import ColorCorrection, rgb_to_yuv, yuv_to_rgb
+from .color import RGB_FROM_YUV, YUV_FROM_RGB, ColorCorrection, rgb_to_yuv, yuv_to_rgb
 from .configs import DEMOSAIC_CODES, parse_config
 from .denoise import Denoise
-from .gamma import GammaCorrection
+from .gamma import GammaCorrection, _display_gamma_
 from .sharpen import Sharpen
 from .white_balance import WhiteBalance
 
@@ -43,6 +46,9 @@ STAGE_MODULES = {
     "dn": "denoise",
     "gc": "gamma_correction",
 }
+#: Pixels processed at a time when no gradient is needed (one 256x256 image: its
+#: intermediates fit the CPU's L2 cache; whole-batch tensors do not and run memory-bound).
+CHUNK_PIXELS = 256 * 256
 #: Keys of :attr:`Pipeline.stages` when ``track_stages`` is on ("sh" and "dn" are shown in RGB).
 TRACKED = ("raw",) + STAGES
 
@@ -174,16 +180,86 @@ class Pipeline(nn.Module):
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, raw: Tensor) -> Tensor:
-        """Process ``(B, 1, H, W)`` raw mosaics (even ``H``, ``W``) into ``(B, 3, H, W)`` views in [0, 1]."""
+        """Process ``(B, 1, H, W)`` raw mosaics (even ``H``, ``W``) into ``(B, 3, H, W)`` views in [0, 1].
+
+        Three paths, one result (equal up to float rounding, all within the parity
+        tolerance): with ``track_stages`` every stage runs on its own and every view
+        is kept; otherwise WB, CC and RGB->YUV are fused into one 3x3 matrix, SH and DN
+        filter only the selected channels, and YUV->RGB is one more 3x3 matrix. When
+        no gradient is needed (``torch.no_grad()`` or a frozen pipeline on a plain
+        input) a CPU batch is also processed a few images at a time on one intra-op
+        thread (restored afterwards), so that every intermediate stays in the CPU
+        cache, with in-place arithmetic.
+        """
         check_image(raw, "Pipeline: raw", channels=1, even=True, min_size=2)
-        track = self.track_stages
+        if self.track_stages:
+            return self._forward_stages(raw)
+        self.stages = {}
+        if torch.is_grad_enabled() and (raw.requires_grad or any(p.requires_grad for p in self.parameters())):
+            return self._forward_fused(raw, self._prepare(raw, grad=True), grad=True)
+        with torch.no_grad():
+            mats = self._prepare(raw)
+            b, _, h, w = raw.shape
+            chunk = max(1, CHUNK_PIXELS // (h * w))
+            if raw.device.type != "cpu" or b <= chunk:
+                return self._forward_fused(raw, mats, grad=False)
+            out = raw.new_empty(b, 3, h, w)
+            with _single_intraop_thread():
+                for i in range(0, b, chunk):
+                    self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
+            return out
+
+    def _prepare(self, raw: Tensor, grad: bool = False) -> dict:
+        """Per-forward constants, parameters validated once.
+
+        ``to_yuv = YUV_FROM_RGB @ M @ diag(wb)`` and ``to_rgb = RGB_FROM_YUV`` in
+        ``raw``'s dtype (differentiable in ``wb`` and ``M``); without grad also the
+        black-level map and the two filter functions.
+        """
+        wb = self.white_balance.gains()
+        M = self.color_correction.M
+        check_finite(wb, "white_balance: wb")
+        check_finite(M, "color_correct: M")
+        wb, M = wb.to(raw), M.to(raw)
+        prep = {"to_yuv": YUV_FROM_RGB.to(raw) @ (M * wb), "to_rgb": RGB_FROM_YUV.to(raw)}
+        if not grad:
+            bl = self.black_level.bl.clamp(0.0, BL_MAX)
+            check_finite(bl, "black_level: bl")
+            prep["bl_map"] = site_map(bl.to(raw), *raw.shape[-2:])
+            prep["sharpen"] = self.sharpen.filter_fn(raw.dtype, raw.device)
+            prep["denoise"] = self.denoise.filter_fn(raw.dtype, raw.device)
+        return prep
+
+    def _forward_fused(self, raw: Tensor, prep: dict, grad: bool, out: Tensor | None = None) -> Tensor:
+        to_yuv, to_rgb = prep["to_yuv"], prep["to_rgb"]
+        x = self.demosaic(self.black_level(raw) if grad else raw - prep["bl_map"])
+        b, _, h, w = x.shape
+        yuv = torch.matmul(to_yuv, x.reshape(b, 3, h * w)).reshape(b, 3, h, w)
+        channels = self.sharpen.channels
+        if grad or channels != self.denoise.channels:
+            yuv = self.denoise(self.sharpen(yuv))
+        elif channels == "yuv":
+            yuv = prep["denoise"](prep["sharpen"](yuv))
+        else:  # luma only: U and V pass through untouched
+            yuv[:, :1].copy_(prep["denoise"](prep["sharpen"](yuv[:, :1])))
+        x = torch.matmul(to_rgb, yuv.reshape(b, 3, h * w)).reshape(b, 3, h, w)
+        gc = self.gamma_correction
+        if grad or gc.differentiable:
+            x = gc(x)
+            if out is not None:
+                out.copy_(x)
+                return out
+            return x
+        return _display_gamma_(x, gc.gamma, out)
+
+    def _forward_stages(self, raw: Tensor) -> Tensor:
+        """Every stage on its own, every view kept in :attr:`stages`."""
         stages: dict[str, Tensor] = {}
 
         def keep(code: str, x: Tensor) -> None:
-            if track:
-                if x.requires_grad:
-                    x.retain_grad()
-                stages[code] = x
+            if x.requires_grad:
+                x.retain_grad()
+            stages[code] = x
 
         keep("raw", raw)
         x = self.black_level(raw)
@@ -195,8 +271,7 @@ class Pipeline(nn.Module):
         x = self.color_correction(x)
         keep("cc", x)
         yuv = self.sharpen(rgb_to_yuv(x))
-        if track:
-            keep("sh", yuv_to_rgb(yuv))
+        keep("sh", yuv_to_rgb(yuv))
         x = yuv_to_rgb(self.denoise(yuv))
         keep("dn", x)
         x = self.gamma_correction(x)
@@ -206,6 +281,24 @@ class Pipeline(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, track_stages={self.track_stages}"
+
+
+@contextlib.contextmanager
+def _single_intraop_thread():
+    """Run torch CPU ops on one thread inside the block, then restore the thread count.
+
+    One image's tensors are too small for OpenMP to pay off: every parallel op ends
+    in a barrier, and on a loaded machine the waiting thread is often descheduled,
+    which cost 10-100x on per-image ops in our measurements (see rawdrift/bench.py).
+    """
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
 
 
 def _check_camera(camera) -> None:

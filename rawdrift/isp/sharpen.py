@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -22,7 +24,7 @@ from .._checks import check_choice, check_finite, check_positive
 from ._channels import on_channels
 from ._params import as_param_tensor, store
 from .denoise import gaussian_kernel1d
-from .filters import correlate2d
+from .filters import correlate1d_symmetric, correlate_shifted
 
 SHARPEN_KERNEL = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
 SHARPEN_METHODS = ("s", "u")
@@ -49,7 +51,7 @@ def sharpen_filter(yuv: Tensor, kernel: Tensor | None = None, channels: str = "y
         raise ValueError(f"sharpen_filter: kernel: expected a 2-D kernel with odd sizes, got {tuple(k.shape)}")
     check_finite(k, "sharpen_filter: kernel")
     k = k.to(dtype=yuv.dtype, device=yuv.device).flip(-1, -2)
-    return on_channels(yuv, lambda x: correlate2d(x, k, mode), channels, "sharpen_filter")
+    return on_channels(yuv, lambda x: correlate_shifted(x, k, mode), channels, "sharpen_filter")
 
 
 def gaussian_blur(x: Tensor, sigma: float, truncate: float = 4.0, mode: str = "reflect") -> Tensor:
@@ -59,8 +61,8 @@ def gaussian_blur(x: Tensor, sigma: float, truncate: float = 4.0, mode: str = "r
     handled per axis exactly as scipy does.
     """
     k = gaussian_kernel1d(sigma, truncate).to(dtype=x.dtype, device=x.device)
-    x = correlate2d(x, k.reshape(-1, 1), mode)
-    return correlate2d(x, k.reshape(1, -1), mode)
+    half = k[k.shape[0] // 2 :]
+    return correlate1d_symmetric(correlate1d_symmetric(x, half, -2, mode), half, -1, mode)
 
 
 def unsharp_mask(
@@ -86,16 +88,20 @@ def unsharp_mask(
     """
     check_positive(radius, "unsharp_mask: radius")
     check_finite(torch.as_tensor(float(amount)), "unsharp_mask: amount")
+    return on_channels(yuv, lambda x: _unsharp(x, radius, amount, preserve_range, mode), channels, "unsharp_mask")
 
-    def fn(x: Tensor) -> Tensor:
+
+def _unsharp(x: Tensor, radius: float, amount: float, preserve_range: bool, mode: str) -> Tensor:
+    """Unsharp-mask every channel of ``(B, C, H, W)`` ``x``."""
+    if x.requires_grad and torch.is_grad_enabled():
         out = x + (x - gaussian_blur(x, radius, mode=mode)) * amount
-        if preserve_range:
-            return out
-        negative = (x < 0).flatten(2).any(-1)[..., None, None]
-        low = torch.where(negative, -1.0, 0.0).to(x)
-        return torch.minimum(torch.maximum(out, low), torch.ones_like(low))
-
-    return on_channels(yuv, fn, channels, "unsharp_mask")
+    else:  # the same sum, in place: x + amount * x - amount * blur
+        out = gaussian_blur(x, radius, mode=mode).mul_(-amount).add_(x, alpha=1.0 + amount) if amount != 0 else x.clone()
+    if preserve_range:
+        return out
+    negative = (x < 0).flatten(2).any(-1)[..., None, None]
+    low = torch.where(negative, -1.0, 0.0).to(x)
+    return torch.minimum(torch.maximum(out, low), torch.ones_like(low))
 
 
 class Sharpen(nn.Module):
@@ -124,6 +130,14 @@ class Sharpen(nn.Module):
             store(self, "kernel", as_param_tensor(k, (3, 3), "SH: kernel"), learnable)
         elif kernel is not None or learnable:
             raise ValueError("SH: kernel: unsharp masking ('u') has no learnable kernel; use method='s'")
+
+    def filter_fn(self, dtype: torch.dtype, device) -> Callable[[Tensor], Tensor]:
+        """Validate once; return ``f(x)`` sharpening every channel of ``(B, C, H, W)`` ``x`` (fused pipeline)."""
+        if self.method == "s":
+            check_finite(self.kernel, "sharpen_filter: kernel")
+            k = self.kernel.to(dtype=dtype, device=device).flip(-1, -2)
+            return lambda x: correlate_shifted(x, k, self.mode)
+        return lambda x: _unsharp(x, self.radius, self.amount, self.preserve_range, self.mode)
 
     def forward(self, yuv: Tensor) -> Tensor:
         if self.method == "s":

@@ -51,6 +51,9 @@ class WhiteBalance(nn.Module):
         self.positive = bool(positive)
         store(self, "wb", t, learnable)
 
+    def gains(self) -> Tensor:
+        """The ``(3,)`` gains ``forward`` applies (clamped when ``positive``)."""
+        return self.wb.clamp_min(WB_MIN) if self.positive else self.wb
+
     def forward(self, rgb: Tensor) -> Tensor:
-        wb = self.wb.clamp_min(WB_MIN) if self.positive else self.wb
-        return white_balance(rgb, wb)
+        return white_balance(rgb, self.gains())

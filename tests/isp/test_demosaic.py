@@ -241,3 +241,33 @@ def test_slice_padding_matches_pad2d(mode, size):
     x = torch.rand(2, 1, *size, dtype=torch.float64)
     for pad in [(1, 1, 1, 1), (2, 2, 2, 2), (0, 2, 0, 0), (0, 0, 0, 2), (2, 0, 1, 3)]:
         torch.testing.assert_close(_pad(x, pad, mode), pad2d(x, pad, mode), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
+@pytest.mark.parametrize("size", [(2, 2), (4, 6), (10, 8)])
+def test_frozen_bilinear_module_path_matches_reference(pattern, size):
+    raw = torch.from_numpy(np.random.default_rng(7).random((2, 1, *size)))
+    with torch.no_grad():
+        got = Demosaic("bilinear", pattern=pattern).double()(raw).numpy()
+    np.testing.assert_allclose(got, reference("bilinear", raw, pattern), atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [5, 6, 9])
+@pytest.mark.parametrize("axis", [-1, -2])
+def test_symmetric_filter_without_padding_is_bit_identical(size, axis):
+    from rawdrift.isp.demosaic import _symmetric_1d
+
+    x = torch.rand(2, size, size + 1, dtype=torch.float64)
+    for half in ([0.0, 0.5, 0.0], [0.5, 0.0, -0.25], [0.0, 0.5], [1 / 3, 1 / 3]):
+        with torch.no_grad():
+            fast = _symmetric_1d(x, half, axis)
+        padded = _symmetric_1d(x.clone().requires_grad_(), half, axis).detach()
+        assert torch.equal(fast, padded)
+
+
+def test_malvar_shared_sums_equal_the_four_kernels():
+    from rawdrift.isp.demosaic import _MALVAR_KERNELS, _correlate_taps, _malvar_filters
+
+    x = torch.rand(2, 10, 12, dtype=torch.float64)
+    for got, k in zip(_malvar_filters(x), _MALVAR_KERNELS):
+        torch.testing.assert_close(got, _correlate_taps(x, k, "reflect"), atol=1e-14, rtol=0)

@@ -74,3 +74,18 @@ def test_median_size_error():
 def test_denoise_method_error():
     with pytest.raises(ValueError, match="DN: method"):
         Denoise("bilateral")
+
+
+def test_median3x3_network_matches_scipy_with_ties():
+    # few distinct values: many ties inside each window
+    x = np.random.default_rng(5).integers(0, 3, size=(2, 1, 9, 12)).astype(np.float64)
+    out = median_filter(torch.from_numpy(x), 3).numpy()
+    for b in range(2):
+        np.testing.assert_array_equal(out[b, 0], ndi.median_filter(x[b, 0], size=3))
+
+
+def test_gaussian_denoise_frozen_separable_equals_2d_kernel():
+    x = torch.rand(1, 3, 8, 9, dtype=torch.float64)
+    separable = gaussian_denoise(x, K_BLUR, channels="yuv")
+    two_d = gaussian_denoise(x, K_BLUR.clone().requires_grad_(), channels="yuv").detach()
+    torch.testing.assert_close(separable, two_d, atol=1e-14, rtol=0)

@@ -64,3 +64,34 @@ def test_boundary_indices_reflect_wider_than_image():
 def test_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("grad", [False, True])
+def test_correlate_shifted_matches_scipy(mode, grad):
+    from rawdrift.isp.filters import correlate_shifted
+
+    g = np.random.default_rng(3)
+    img = g.random((2, 2, 7, 9))
+    k = g.standard_normal((3, 5))
+    k[0, 1] = 0.0
+    k[1, 2] = 1.0
+    got = correlate_shifted(torch.from_numpy(img), torch.from_numpy(k).requires_grad_(grad), mode=mode, cval=0.5).detach().numpy()
+    for b in range(2):
+        for c in range(2):
+            np.testing.assert_allclose(got[b, c], ndi.correlate(img[b, c], k, mode=mode, cval=0.5), atol=1e-12)
+
+
+def test_correlate1d_symmetric_matches_scipy_and_gradcheck():
+    from rawdrift.isp.filters import correlate1d_symmetric
+
+    g = np.random.default_rng(4)
+    img = g.random((1, 1, 6, 7))
+    half = np.array([0.5, 0.2, -0.1])
+    full = np.concatenate([half[::-1], half[1:]])
+    for axis in (-1, -2):
+        got = correlate1d_symmetric(torch.from_numpy(img), torch.from_numpy(half), axis).numpy()
+        np.testing.assert_allclose(got[0, 0], ndi.correlate1d(img[0, 0], full, axis=axis, mode="reflect"), atol=1e-12)
+    x = torch.from_numpy(img).requires_grad_()
+    h = torch.from_numpy(half).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: correlate1d_symmetric(a, b, -1, "mirror"), (x, h), fast_mode=True)

@@ -56,3 +56,16 @@ def test_gamma_module_learnable_clamped():
     with torch.no_grad():
         m.gamma.fill_(-1.0)
     assert torch.isfinite(m(torch.rand(1, 3, 2, 2))).all()
+
+
+@pytest.mark.parametrize("gamma", [1.0, 2.2, 4.0, 7.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_frozen_fast_gamma_matches_pow(gamma, dtype):
+    from rawdrift.isp.gamma import _display_gamma_
+
+    v = torch.cat([torch.linspace(-0.5, 1.5, 1001, dtype=dtype), torch.tensor([0.0, 1e-40, 1e-30, 1.0], dtype=dtype)])
+    v = v.reshape(1, 1, 1, -1)
+    ref = v.clamp(0, 1) ** (1 / gamma)
+    got = _display_gamma_(v.clone(), torch.tensor(gamma, dtype=dtype))
+    assert (got - ref).abs().max() <= (1e-6 if dtype == torch.float32 else 1e-12)
+    assert got.min() >= 0 and got.max() <= 1
