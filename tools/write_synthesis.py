@@ -37,7 +37,7 @@ paper's results.
 | preset | grid (training × test configurations, folds, epochs) | run time (2 CPU cores) |
 |---|---|---|
 | `ci` | 3 × 12, 2 folds, 1 epoch, 3 corruptions, 72 images at 32 px | under a minute: a smoke test, the numbers mean nothing |
-| `lab` | 4 × 12, 2 folds, 5 epochs, 10 corruptions, 1000 images at 64 px | about 15-20 minutes the first time (measured below), seconds after (cached) |
+| `lab` | 4 × 12, 2 folds, 5 epochs, 10 corruptions, 1000 images at 64 px | roughly 15-30 minutes the first time (rendering the 12 configurations took about 6 minutes on a busy 2-core machine, then 8 models), seconds after (cached) |
 | `paper` | 12 × 12, 5 folds, 100 epochs, 10 corruptions, 256 px | hours on a GPU: use the command line |
 """),
         setup_cell(),
