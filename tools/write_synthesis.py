@@ -109,8 +109,9 @@ print(f"ours: synthetic microscopy, preset {result.config['preset']!r}, "
 Read this table with its provenance in mind. The paper's column is the real Raw-Microscopy data
 at the paper's protocol; ours is synthetic microscopy at the chosen preset. At `ci` the models
 train for one epoch on a few dozen images, so they barely beat chance and the comparison is only
-a check that the machinery runs. At `lab` the models are real, if small, and the pattern to look
-for is the paper's: the drop under ISP drift is much smaller than the drop under corruptions.
+a check that the machinery runs. At `lab` the models train for 5 epochs on 500 images per fold
+(the paper: 100 epochs), and the pattern to look for is the paper's: the drop under ISP drift is
+much smaller than the drop under corruptions.
 
 ## Rankings and the top-3 overlap
 
