@@ -45,6 +45,18 @@ def test_explore_pipeline_rerenders_on_every_control():
     assert bytes(image.value) not in seen
 
 
+def test_explore_pipeline_shows_its_static_figure():
+    """The explorer's picture is exactly the static figure of the same state (default and changed)."""
+    from rawdrift.widgets import _png
+
+    box = explore_pipeline(_raw(), RAW_DRONE)
+    (image,) = _find(box, "Image")
+    assert bytes(image.value) == _png(pipeline_figure(_raw(), RAW_DRONE))
+    {d.description: d for d in _find(box, "Dropdown")}["sharpen"].value = "u"
+    {s.description: s for s in _find(box, "FloatSlider")}["B gain x"].value = 0.5
+    assert bytes(image.value) == _png(pipeline_figure(_raw(), RAW_DRONE, "bi", "u", "ga", b_gain=0.5))
+
+
 @pytest.mark.parametrize("control", ["demosaic", "gamma", "BL offset"])
 def test_explore_pipeline_each_control_changes_picture(control):
     box = explore_pipeline(_raw(), RAW_DRONE)

@@ -37,7 +37,7 @@ paper's results.
 | preset | grid (training × test configurations, folds, epochs) | run time (2 CPU cores) |
 |---|---|---|
 | `ci` | 3 × 12, 2 folds, 1 epoch, 3 corruptions, 72 images at 32 px | under a minute: a smoke test, the numbers mean nothing |
-| `lab` | 4 × 12, 2 folds, 5 epochs, 10 corruptions, 1000 images at 64 px | about 15-20 minutes the first time (measured below), seconds after (cached) |
+| `lab` | 4 × 12, 2 folds, 5 epochs, 10 corruptions, 1000 images at 64 px | roughly 15-30 minutes the first time (rendering the 12 configurations took about 6 minutes on a busy 2-core machine, then 8 models), seconds after (cached) |
 | `paper` | 12 × 12, 5 folds, 100 epochs, 10 corruptions, 256 px | hours on a GPU: use the command line |
 """),
         setup_cell(),
@@ -109,8 +109,9 @@ print(f"ours: synthetic microscopy, preset {result.config['preset']!r}, "
 Read this table with its provenance in mind. The paper's column is the real Raw-Microscopy data
 at the paper's protocol; ours is synthetic microscopy at the chosen preset. At `ci` the models
 train for one epoch on a few dozen images, so they barely beat chance and the comparison is only
-a check that the machinery runs. At `lab` the models are real, if small, and the pattern to look
-for is the paper's: the drop under ISP drift is much smaller than the drop under corruptions.
+a check that the machinery runs. At `lab` the models train for 5 epochs on 500 images per fold
+(the paper: 100 epochs), and the pattern to look for is the paper's: the drop under ISP drift is
+much smaller than the drop under corruptions.
 
 ## Rankings and the top-3 overlap
 
