@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
+from ._cli_common import add_dataset_arguments, add_run_arguments
+
 
 def add_arguments(parser):
-    from ..data.base import DATASET_NAMES
-    from ..presets import PRESET_NAMES
-
-    parser.add_argument("--dataset", default="synthetic-microscopy", choices=DATASET_NAMES)
-    parser.add_argument("--preset", choices=PRESET_NAMES, help="default: $RAWDRIFT_PRESET or lab")
-    parser.add_argument("--task", choices=("classification", "segmentation"), help="default: the dataset's task")
-    parser.add_argument("--out", required=True, help="result folder (resumable: rerun to continue)")
+    add_dataset_arguments(parser)
     parser.add_argument("--intensities", nargs="+", type=float, default=[0.001, 1.0],
                         help="raw photon-budget factors in (0, 1] (default: 0.001 1.0, the paper's low and high)")
     parser.add_argument("--modes", nargs="+", default=["frozen", "learned", "raw"],
@@ -22,11 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, help="default: preset")
     parser.add_argument("--size", type=int, help="crop side the models see (default: preset)")
     parser.add_argument("--eval-every", type=int, help="validate every N optimisation steps (default: every epoch)")
-    parser.add_argument("--n", type=int, help="dataset size (synthetic data)")
-    parser.add_argument("--root", help="folder of a real dataset")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_run_arguments(parser)
 
 
 def main(args) -> int:

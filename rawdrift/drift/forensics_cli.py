@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+from ._cli_common import add_dataset_arguments, add_run_arguments
+
 
 def add_arguments(parser):
-    from ..data.base import DATASET_NAMES
-    from ..presets import PRESET_NAMES
     from .forensics import CONSTRAINTS, DEFAULT_LAMBDAS, GROUPS
 
-    parser.add_argument("--dataset", default="synthetic-microscopy", choices=DATASET_NAMES)
-    parser.add_argument("--preset", choices=PRESET_NAMES, help="default: $RAWDRIFT_PRESET or lab")
-    parser.add_argument("--task", choices=("classification", "segmentation"), help="default: the dataset's task")
-    parser.add_argument("--out", required=True, help="result folder (resumable: rerun to continue)")
+    add_dataset_arguments(parser)
     parser.add_argument("--groups", nargs="+", default=list(GROUPS), metavar="GROUP",
                         help=f"parameter groups, from {' '.join(GROUPS)} (default: all of them)")
     parser.add_argument("--lambdas", nargs="+", type=float, default=list(DEFAULT_LAMBDAS), metavar="LAMBDA",
@@ -25,11 +22,7 @@ def add_arguments(parser):
     parser.add_argument("--model", help="task-model state dict to reuse (written there if missing)")
     parser.add_argument("--tolerance", type=float, default=0.05, help="signature tolerance on the metric")
     parser.add_argument("--intensity", type=float, default=1.0)
-    parser.add_argument("--n", type=int, help="dataset size (synthetic data)")
-    parser.add_argument("--root", help="folder of a real dataset")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_run_arguments(parser)
 
 
 def main(args) -> int:

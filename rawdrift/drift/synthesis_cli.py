@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
+from ._cli_common import add_dataset_arguments, add_run_arguments
+
 
 def add_arguments(parser):
-    from ..data.base import DATASET_NAMES
-    from ..presets import PRESET_NAMES
-
-    parser.add_argument("--dataset", default="synthetic-microscopy", choices=DATASET_NAMES)
-    parser.add_argument("--preset", choices=PRESET_NAMES, help="default: $RAWDRIFT_PRESET or lab")
-    parser.add_argument("--task", choices=("classification", "segmentation"), help="default: the dataset's task")
-    parser.add_argument("--out", required=True, help="result folder (resumable: rerun to continue)")
+    add_dataset_arguments(parser)
     parser.add_argument("--train-configs", nargs="+", metavar="CFG", help="default: all 12 (e.g. bi,s,ga ma,u,me)")
     parser.add_argument("--test-configs", nargs="+", metavar="CFG", help="default: all 12")
     parser.add_argument("--folds", type=int, help="k of the k-fold cross-validation (default: preset)")
@@ -18,14 +14,10 @@ def add_arguments(parser):
     parser.add_argument("--severities", nargs="+", type=int, default=[3], help="corruption severities (default: 3)")
     parser.add_argument("--corruptions", nargs="+", help="default: the 10 ISP-plausible ones")
     parser.add_argument("--intensity", type=float, default=1.0)
-    parser.add_argument("--n", type=int, help="dataset size (synthetic data)")
-    parser.add_argument("--root", help="folder of a real dataset")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scheduler", choices=("local", "dask"), default="local",
                         help="dask: run grid cells as jobs on a Dask cluster (pip install 'rawdrift[dist]')")
     parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster (default: start a local one)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_run_arguments(parser)
 
 
 def main(args) -> int:
