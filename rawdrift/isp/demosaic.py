@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_choice, check_image, check_shape, check_tensor
@@ -85,34 +84,6 @@ def _cols(mask: Tensor) -> Tensor:
     return mask.any(dim=0, keepdim=True).expand_as(mask)
 
 
-def _pad_axis(x: Tensor, before: int, after: int, axis: int, mode: str) -> Tensor:
-    n = x.shape[axis]
-    skip = 0 if mode == "reflect" else 1  # "mirror" does not repeat the edge sample
-    parts = [x]
-    if before:
-        parts.insert(0, x.narrow(axis, skip, before).flip(axis))
-    if after:
-        parts.append(x.narrow(axis, n - skip - after, after).flip(axis))
-    return torch.cat(parts, axis) if len(parts) > 1 else x
-
-
-def _pad(x: Tensor, pad: tuple[int, int, int, int], mode: str) -> Tensor:
-    """:func:`~rawdrift.isp.filters.pad2d` for the narrow pads used here, from slices.
-
-    Same scipy semantics (``"reflect"``, ``"mirror"``, ``"constant"`` with zeros),
-    built by concatenating flipped edge slices, which on CPU is several times
-    faster than gathering columns by index. Pads wider than the image defer to ``pad2d``.
-    """
-    top, bottom, left, right = pad
-    if mode == "constant":
-        return F.pad(x, (left, right, top, bottom))
-    h, w = x.shape[-2:]
-    room = 0 if mode == "reflect" else 1
-    if max(top, bottom) > h - room or max(left, right) > w - room:
-        return pad2d(x, pad, mode)
-    return _pad_axis(_pad_axis(x, top, bottom, -2, mode), left, right, -1, mode)
-
-
 def _correlate_taps(x: Tensor, kernel, mode: str) -> Tensor:
     """Correlate ``(..., H, W)`` (or ``(B, C, H, W)`` with a ``(C, kh, kw)`` tensor kernel).
 
@@ -125,7 +96,7 @@ def _correlate_taps(x: Tensor, kernel, mode: str) -> Tensor:
     tensor = isinstance(kernel, Tensor)
     kh, kw = (kernel.shape[-2], kernel.shape[-1]) if tensor else (len(kernel), len(kernel[0]))
     h, w = x.shape[-2:]
-    xp = _pad(x, (kh // 2, kh // 2, kw // 2, kw // 2), mode)
+    xp = pad2d(x, (kh // 2, kh // 2, kw // 2, kw // 2), mode)
     out = None
     for i in range(kh):
         for j in range(kw):
@@ -197,7 +168,7 @@ def _bilinear_frozen(raw: Tensor, pattern: str) -> Tensor:
     """
     b, _, h, w = raw.shape
     x = raw[:, 0]
-    xp = _pad(x, (1, 1, 1, 1), "reflect")
+    xp = pad2d(x, (1, 1, 1, 1), "reflect")
     cols = xp[:, :-2, :] + xp[:, 2:, :]  # (B, H, W + 2): up + down
     vert = cols[:, :, 1:-1]
     diag = cols[:, :, :-2] + cols[:, :, 2:]
@@ -278,7 +249,7 @@ def _malvar_filters(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     Five neighbour sums replace 40 separate taps; equal to the tap-by-tap sums up to rounding.
     """
     h, w = x.shape[-2:]
-    xp = _pad(x, (2, 2, 2, 2), "reflect")  # (B, H + 4, W + 4)
+    xp = pad2d(x, (2, 2, 2, 2), "reflect")  # (B, H + 4, W + 4)
     rows = xp[:, 2 : h + 2]
     c = rows[..., 2 : w + 2]
     h1 = rows[..., 1 : w + 1] + rows[..., 3 : w + 3]
@@ -361,7 +332,7 @@ def _symmetric_1d(x: Tensor, half: list[float], axis: int, mode: str = "mirror")
             out = term if out is None else out.add_(term)
         return out
     pad = (0, 0, n, n) if axis == -1 else (n, n, 0, 0)
-    xp = _pad(x, pad, mode)
+    xp = pad2d(x, pad, mode)
 
     def shifted(s: int) -> Tensor:
         return xp.narrow(axis, n + s, size)
@@ -535,8 +506,8 @@ def _menon_decision(x: Tensor, g_h: Tensor, g_v: Tensor, r_m: Tensor, b_m: Tenso
     # At green sites the estimates hold the measured green, so x - g is exactly 0 there.
     c_h = x - g_h
     c_v = x - g_v
-    d_h = (c_h - _pad(c_h, (0, 0, 0, 2), "mirror")[..., 2:]).abs()
-    d_v = (c_v - _pad(c_v, (0, 2, 0, 0), "mirror")[..., 2:, :]).abs()
+    d_h = (c_h - pad2d(c_h, (0, 0, 0, 2), "mirror")[..., 2:]).abs()
+    d_v = (c_v - pad2d(c_v, (0, 2, 0, 0), "mirror")[..., 2:, :]).abs()
     score_h = _convolve_taps(d_h, _K_CLASSIFIER)
     score_v = _convolve_taps(d_v, _K_CLASSIFIER_T)
     return (score_v >= score_h).detach()

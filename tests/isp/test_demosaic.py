@@ -232,17 +232,6 @@ def test_menon_float32_gradient_matches_float64():
     torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("mode", ["reflect", "mirror", "constant"])
-@pytest.mark.parametrize("size", [(2, 2), (2, 6), (4, 3), (7, 5)])
-def test_slice_padding_matches_pad2d(mode, size):
-    from rawdrift.isp.demosaic import _pad
-    from rawdrift.isp.filters import pad2d
-
-    x = torch.rand(2, 1, *size, dtype=torch.float64)
-    for pad in [(1, 1, 1, 1), (2, 2, 2, 2), (0, 2, 0, 0), (0, 0, 0, 2), (2, 0, 1, 3)]:
-        torch.testing.assert_close(_pad(x, pad, mode), pad2d(x, pad, mode), rtol=0, atol=0)
-
-
 @pytest.mark.parametrize("pattern", ["RGGB", "BGGR", "GRBG", "GBRG"])
 @pytest.mark.parametrize("size", [(2, 2), (4, 6), (10, 8)])
 def test_frozen_bilinear_module_path_matches_reference(pattern, size):

@@ -48,6 +48,18 @@ def test_correlate_gradcheck():
     assert torch.autograd.gradcheck(lambda a, b: correlate2d(a, b, "reflect"), (x, k), fast_mode=True)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap"])
+@pytest.mark.parametrize("size", [(2, 2), (2, 6), (4, 3), (7, 5)])
+def test_slice_padding_equals_index_gathering(mode, size):
+    x = torch.rand(2, 1, *size, dtype=torch.float64)
+    h, w = size
+    for pad in [(1, 1, 1, 1), (2, 2, 2, 2), (0, 2, 0, 0), (0, 0, 0, 2), (2, 0, 1, 3)]:
+        rows = boundary_indices(h, pad[0], pad[1], mode)
+        cols = boundary_indices(w, pad[2], pad[3], mode)
+        gathered = x.index_select(-2, rows).index_select(-1, cols)
+        torch.testing.assert_close(pad2d(x, pad, mode), gathered, rtol=0, atol=0)
+
+
 def test_boundary_indices_reflect_wider_than_image():
     assert boundary_indices(2, 3, 3, "reflect").tolist() == [1, 1, 0, 0, 1, 1, 0, 0]
 
