@@ -12,7 +12,7 @@ from rawdrift.models import ResNet18, UNet
 from rawdrift.raw.cfa import site_map, split_planes
 from rawdrift.train import (
     CVResult, TrainConfig, TrainResult, _crop, _crop_offsets, _load, _Runner, cross_validate, dihedral,
-    evaluate, fit, load_checkpoint, normalization_for, train_task_model,
+    discard_checkpoint, evaluate, fit, load_checkpoint, normalization_for, train_task_model,
 )
 
 
@@ -296,6 +296,18 @@ def test_extend_training_by_resuming(tmp_path):
     fit(ResNet18(3), TinyISP(), *split, cfg(epochs=1, checkpoint_dir=tmp_path))
     two = fit(ResNet18(3), TinyISP(), *split, cfg(epochs=2, checkpoint_dir=tmp_path))
     assert strip_time(two.history) == strip_time(full.history)
+
+
+def test_discard_checkpoint_removes_file_and_empty_folder(tmp_path):
+    ck = tmp_path / "ck"
+    fit(ResNet18(3), TinyISP(), TinyRaw(8, 40), None, cfg(epochs=1, checkpoint_dir=ck))
+    assert (ck / "checkpoint.pt").stat().st_size > 0
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    discard_checkpoint(ck)
+    discard_checkpoint(tmp_path / "other")  # no checkpoint: nothing removed, no error
+    discard_checkpoint(None)
+    assert not ck.exists() and (tmp_path / "other" / "keep.txt").exists()
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):

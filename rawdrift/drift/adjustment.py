@@ -498,7 +498,7 @@ def _cell_dir(out: Path, intensity: float, mode: str, fold: int) -> Path:
 def _run_cell(cell: Path, ds, mode: str, tr_idx, va_idx, tcfg, n_classes: int, metric: str, stepwise: bool,
               device) -> dict:
     """Train one (intensity, mode, fold) cell, or read it back when it is done."""
-    from ..train import build_task_model, fit
+    from ..train import build_task_model, discard_checkpoint, fit
 
     done = cell / "cell.json"
     if done.exists():
@@ -521,6 +521,7 @@ def _run_cell(cell: Path, ds, mode: str, tr_idx, va_idx, tcfg, n_classes: int, m
         with atomic_path(cell / "pipeline.pt") as tmp:
             torch.save(res.pipeline_state, tmp)
     write_json(done, record)
+    discard_checkpoint(cfg.checkpoint_dir)
     return record
 
 

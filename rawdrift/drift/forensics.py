@@ -669,12 +669,13 @@ def _task_model(ds, views, tr_idx, te_idx, tcfg, cfg: ForensicsConfig, out: Path
     if path.exists():
         model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
         return model
-    res = T.fit(model, nn.Identity(), (views, tr_idx), (views, te_idx),
-                replace(tcfg, checkpoint_dir=str(path.parent / "checkpoint")))
+    ckpt = path.parent / "checkpoint"
+    res = T.fit(model, nn.Identity(), (views, tr_idx), (views, te_idx), replace(tcfg, checkpoint_dir=str(ckpt)))
     model.load_state_dict(res.model_state)
     with atomic_path(path) as tmp:
         torch.save(res.model_state, tmp)
     write_json(path.parent / "train.json", res.summary())
+    T.discard_checkpoint(ckpt)
     return model
 
 

@@ -422,7 +422,7 @@ def run_cell(cfg: SynthesisConfig, i: int, f: int, ctx: _Context | None = None) 
     in this process or on another machine sharing ``cfg.out`` and the dataset
     cache. Returns the evaluation file.
     """
-    from ..train import build_task_model, evaluate, fit
+    from ..train import build_task_model, discard_checkpoint, evaluate, fit
 
     cfg = cfg.resolved()
     ctx = ctx or _Context(cfg)
@@ -441,6 +441,7 @@ def run_cell(cfg: SynthesisConfig, i: int, f: int, ctx: _Context | None = None) 
         with atomic_path(model_path) as tmp:
             torch.save(res.model_state, tmp)
         write_json(cell / "train.json", res.summary())
+        discard_checkpoint(fcfg.checkpoint_dir)
     eval_path = out / "evals" / tr_name / f"fold{f}.json"
     done = read_json(eval_path) if eval_path.exists() else {}
     todo = [("isp", te) for te in cfg.test_configs] + [("cor", "clean")] + [("cor", c) for c in ctx.conditions]

@@ -39,6 +39,7 @@ def test_classification_end_to_end(cls_run):
     for name in ("result.json", "curves.npz", "summary.md", "curves.csv", "adjustment.png",
                  "adjustment_0.001.png", "adjustment_1.png"):
         assert (A.Path(out) / name).exists(), name
+    assert len(list(A.Path(out).rglob("cell.json"))) == 12 and not list(A.Path(out).rglob("checkpoint.pt"))
     back = AdjustmentResult.load(out)
     np.testing.assert_array_equal(back.values, res.values)
     np.testing.assert_array_equal(back.samples_learned, res.samples_learned)

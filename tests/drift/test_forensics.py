@@ -39,6 +39,7 @@ def test_classification_end_to_end(tiny_run):
     for f in ("result.json", "summary.md", "sweep.csv", "samples.npz", "figure6.png", "samples.png",
               "model/model.pt"):
         assert (out / f).stat().st_size > 0
+    assert not list(out.rglob("checkpoint.pt"))
     assert "Drift forensics" in res.to_markdown() and "lambda=0" in res.to_markdown()
     again = ForensicsResult.load(out)
     np.testing.assert_array_equal(again.table("l2"), res.table("l2"))

@@ -28,6 +28,8 @@ def test_grid_shapes_and_files(tiny_run):
     assert res.per_class.shape == (2, 3, 2, 9)
     for f in ("result.json", "grid.npz", "summary.md", "isp_grid.csv", "corruption_grid.csv", "grids.png"):
         assert (out / f).stat().st_size > 0
+    # finished cells keep their model but not the (4x larger) resume checkpoint
+    assert len(list(out.glob("models/*/fold*/model.pt"))) == 4 and not list(out.rglob("checkpoint.pt"))
     # the clean corruption column is the diagonal of the ISP grid (same model, same views)
     np.testing.assert_allclose(res.corruption_scores[0, 0], res.isp_scores[0, 0])
     np.testing.assert_allclose(res.corruption_scores[1, 0], res.isp_scores[1, 1])
