@@ -96,15 +96,60 @@ def macro_f1(y_true, y_pred, num_classes: int | None = None) -> float:
     return float((2 * tp[present] / denom[present]).mean())
 
 
+def class_spread(per_class, reference=None) -> dict:
+    """Who pays for a drift: summary of a per-class accuracy vector.
+
+    Classes with no test samples (``nan``) are ignored. Returns
+    ``worst_class_accuracy`` (the minimum), ``worst_class`` (its index),
+    ``class_range`` (max - min) and ``class_std`` (population standard
+    deviation). With ``reference`` (the per-class accuracy of the same model on
+    its training configuration) it adds ``per_class_drop`` = reference - per_class
+    (a list, ``nan`` where either is missing) and ``worst_class_drop`` (its maximum).
+
+    >>> r = class_spread([0.9, 0.5, float("nan")], reference=[1.0, 0.8, 0.7])
+    >>> r["worst_class"], round(r["class_range"], 2), [round(d, 2) for d in r["per_class_drop"][:2]]
+    (1, 0.4, [0.1, 0.3])
+    >>> round(r["worst_class_drop"], 2)
+    0.3
+    """
+    import numpy as np
+
+    pc = np.asarray(per_class, dtype=float)
+    if pc.ndim != 1 or pc.size == 0:
+        raise ValueError(f"per_class: expected a non-empty vector of per-class accuracies, got shape {pc.shape}")
+    ok = ~np.isnan(pc)
+    if not ok.any():
+        raise ValueError("per_class: every class is nan (no test samples in any class)")
+    vals = pc[ok]
+    worst = int(np.flatnonzero(ok)[np.argmin(vals)])
+    out = {"worst_class_accuracy": float(vals.min()), "worst_class": worst,
+           "class_range": float(vals.max() - vals.min()), "class_std": float(vals.std())}
+    if reference is not None:
+        ref = np.asarray(reference, dtype=float)
+        if ref.shape != pc.shape:
+            raise ValueError(f"reference: shape {ref.shape} does not match per_class {pc.shape}")
+        drop = ref - pc
+        out["per_class_drop"] = [float(d) for d in drop]
+        out["worst_class_drop"] = float(np.nanmax(drop)) if not np.isnan(drop).all() else math.nan
+    return out
+
+
 def classification_metrics(y_true, y_pred, num_classes: int | None = None) -> dict:
-    """All classification metrics in one dict (JSON-ready: floats and lists)."""
+    """All classification metrics in one dict (JSON-ready: floats and lists).
+
+    ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``per_class_accuracy``,
+    ``confusion_matrix`` and the class-spread summary of :func:`class_spread`
+    (``worst_class_accuracy``, ``worst_class``, ``class_range``, ``class_std``).
+    """
     cm = confusion_matrix(y_true, y_pred, num_classes)
+    pc = per_class_accuracy(y_true, y_pred, cm.shape[0])
     return {
         "accuracy": accuracy(y_true, y_pred),
         "balanced_accuracy": balanced_accuracy(y_true, y_pred, cm.shape[0]),
         "macro_f1": macro_f1(y_true, y_pred, cm.shape[0]),
-        "per_class_accuracy": per_class_accuracy(y_true, y_pred, cm.shape[0]),
+        "per_class_accuracy": pc,
         "confusion_matrix": cm.tolist(),
+        **(class_spread(pc) if any(not math.isnan(v) for v in pc) else {}),
     }
 
 

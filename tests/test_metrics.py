@@ -62,6 +62,30 @@ def test_classification_metrics_dict():
     assert math.isnan(d["per_class_accuracy"][3])
 
 
+def test_class_spread_against_numpy():
+    rng = np.random.default_rng(0)
+    pc = rng.random(9)
+    pc[3] = np.nan
+    ref = rng.random(9)
+    r = M.class_spread(pc.tolist(), reference=ref)
+    v = pc[~np.isnan(pc)]
+    assert r["worst_class_accuracy"] == v.min() and pc[r["worst_class"]] == v.min()
+    assert r["class_range"] == pytest.approx(v.max() - v.min()) and r["class_std"] == pytest.approx(np.std(v))
+    np.testing.assert_allclose(r["per_class_drop"], ref - pc)
+    assert r["worst_class_drop"] == pytest.approx(np.nanmax(ref - pc))
+    d = M.classification_metrics(Y_TRUE, Y_PRED, num_classes=4)
+    assert d["worst_class_accuracy"] == min(x for x in d["per_class_accuracy"] if x == x)
+
+
+def test_class_spread_errors():
+    with pytest.raises(ValueError, match="per_class: every class is nan"):
+        M.class_spread([float("nan")] * 3)
+    with pytest.raises(ValueError, match="reference: shape"):
+        M.class_spread([0.5, 0.5], reference=[1.0])
+    with pytest.raises(ValueError, match="per_class: expected"):
+        M.class_spread([])
+
+
 def test_perfect_predictions():
     assert M.macro_f1([0, 1, 2], [0, 1, 2]) == 1.0
     assert M.balanced_accuracy([0, 1, 2], [0, 1, 2]) == 1.0
