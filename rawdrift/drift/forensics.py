@@ -271,6 +271,7 @@ class ForensicsResult:
                 who = self._class_name(int(np.nanargmax(drop))) if not np.isnan(drop).all() else "-"
                 lines.append(f"| {g} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} | {r['macro_f1']:.3f} | "
                              f"{r['worst_class_accuracy']:.3f} | {r['worst_class_drop']:.3f} ({who}) |")
+            lines.append("")
         lines.append(f"Wall time: {self.seconds:.0f} s.")
         return "\n".join(lines)
 
