@@ -27,7 +27,6 @@ interrupted study resumes and a finished one reloads without training.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -420,6 +419,11 @@ class AdjustmentResult:
                 for grp, d in self.parameter_change(x).items():
                     lines.append(f"| {grp} | {d['abs']:.4g} | {d['rel']:.3g} |")
             lines.append("")
+        if self.final_per_class is not None:
+            stale = int(np.isnan(np.asarray(self.final_per_class, dtype=np.float64)).all(-1).sum())
+            if stale:
+                lines += [f"Class-wise values leave out {stale} cell(s) cached before per-class accuracies were "
+                          "recorded (n/a where no fold has them); delete their `cell.json` to retrain them.", ""]
         lines.append(f"Wall time: {self.seconds:.0f} s.")
         return "\n".join(lines)
 
@@ -656,7 +660,6 @@ def run_adjustment(cfg: AdjustmentConfig) -> AdjustmentResult:
     extra = EXTRA_METRICS[task]
     finals = {n: np.full((I, M, F), np.nan) for n in extra}
     per_class = np.full((I, M, F, n_classes), np.nan) if task == "classification" else None
-    stale = []
     for i, x in enumerate(cfg.intensities):
         for m, mode in enumerate(cfg.modes):
             for f in range(F):
@@ -665,14 +668,8 @@ def run_adjustment(cfg: AdjustmentConfig) -> AdjustmentResult:
                 final[i, m, f] = r["final"][metric]
                 for n in extra:
                     finals[n][i, m, f] = r["final"].get(n, np.nan)
-                if per_class is not None:
-                    if r.get("final_per_class") is None:
-                        stale.append(str(_cell_dir(out, x, mode, f)))
-                    else:
-                        per_class[i, m, f] = r["final_per_class"]
-    if stale:
-        warnings.warn(f"{len(stale)} adjustment cell(s) were cached before per-class accuracies were recorded; "
-                      f"their class-wise metrics are nan (delete e.g. {stale[0]} to retrain it)", stacklevel=2)
+                if per_class is not None and r.get("final_per_class") is not None:
+                    per_class[i, m, f] = r["final_per_class"]  # cells cached before it was recorded: nan
     result = AdjustmentResult(
         config=asdict(cfg), task=task, metric=metric, intensities=list(cfg.intensities), modes=list(cfg.modes),
         steps=steps, values=values, final=final, params=params, defaults=defaults,

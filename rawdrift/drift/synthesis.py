@@ -358,7 +358,7 @@ class SynthesisResult:
         tr, te, d = self.worst_pair()
         lines += ["", f"Worst ISP pair: trained on `{tr}`, tested on `{te}`: {m} drop {d:.3f}."]
         if self.per_class is not None and tr is not None:
-            drop = np.nanmean(self.per_class_drop("isp")[self.train_configs.index(tr), self.test_configs.index(te)], 0)
+            drop = _nanmean(self.per_class_drop("isp")[self.train_configs.index(tr), self.test_configs.index(te)], 0)
             if not np.isnan(drop).all():
                 k = int(np.nanargmax(drop))
                 lines[-1] += f" The class that pays most there: {self._class_name(k)} (accuracy drop {drop[k]:.3f})."
@@ -469,8 +469,8 @@ class SynthesisResult:
         drop = self.per_class_drop("isp")[i]  # (test, fold, class)
         K, F = drop.shape[2], drop.shape[1]
         names = [self._class_name(k) for k in range(K)]
-        left = np.concatenate([drop[j].T, np.nanmean(drop[j], 0)[:, None]], axis=1)  # (class, fold + 1)
-        right = np.nanmean(drop, 1).T  # (class, test)
+        left = np.concatenate([drop[j].T, _nanmean(drop[j], 0)[:, None]], axis=1)  # (class, fold + 1)
+        right = _nanmean(drop, 1).T  # (class, test)
         lim = float(np.nanmax(np.abs(np.concatenate([left.ravel(), right.ravel()])))) if np.isfinite(left).any() else 1.0
         lim = lim or 1.0
         fig, axes = plt.subplots(1, 2, figsize=(3.2 + 0.55 * (F + 1) + 0.55 * len(self.test_configs), 1.4 + 0.32 * K),
@@ -549,6 +549,15 @@ def worst_case_figure(result: SynthesisResult, dataset, index: int = 0):
     if train_config is None:
         raise ValueError("result: no off-diagonal cell to compare (a single test configuration equal to the training one)")
     return cell_figure(result, dataset, train_config, test_config, index)
+
+
+def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmean`` without the warning for all-``nan`` slices (a class absent from every test fold)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
 
 
 def _csv(scores, rows, cols) -> str:

@@ -199,3 +199,25 @@ def test_per_class_drop_figure(tiny_run):
     plt.close(fig)
     with pytest.raises(ValueError, match="test_config: expected one of"):
         res.per_class_drop_figure("bi,s,ga", "xx")
+
+
+def test_a_class_without_test_samples_stays_blank_and_quiet(tiny_run):
+    import dataclasses
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res, _ = tiny_run
+    pc = res.per_class.copy()
+    pc[..., 0] = np.nan  # class 0 absent from every test fold
+    gone = dataclasses.replace(res, per_class=pc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = gone.per_class_drop_figure()
+        gone.to_markdown()
+    assert np.isnan(gone.per_class_drop("isp")[..., 0]).all()
+    np.testing.assert_allclose(gone.metric_grid("worst_class_accuracy"), np.nanmin(pc[..., 1:], -1))
+    plt.close(fig)
