@@ -118,7 +118,8 @@ assert res.values.shape[:3] == (2, 3, cfg.resolved().folds)
 assert np.all(np.diff(res.steps, axis=-1) > 0)
 assert res.samples_learned is not None
 pc = res.final_per_class
-assert np.allclose(res.final_metric("worst_class_accuracy"), np.nanmin(pc, -1), equal_nan=True)
+ok = ~np.isnan(pc).all(-1)  # cells cached before per-class vectors were recorded have none
+assert np.allclose(res.final_metric("worst_class_accuracy")[ok], np.nanmin(pc[ok], -1))
 """, tags=["remove-cell"]),
         md("""
 ## Figure 7, on synthetic data
