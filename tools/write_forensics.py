@@ -79,6 +79,11 @@ the `rawdrift` cache folder), then runs
 one search per (group, λ), each cached as a small JSON file. Running the cell again reloads
 everything in seconds; an interrupted sweep continues where it stopped. The same run from the
 command line: `rawdrift forensics --dataset synthetic-microscopy --preset lab --out DIR`.
+
+The second table of the summary asks *who pays* at the weakest constraint (the smallest λ): next
+to accuracy it gives the balanced accuracy, macro-F1, the accuracy of the worst class and the
+largest drop of any single class from its clean accuracy, with that class's name. Rare classes of
+an imbalanced dataset can lose far more than the overall accuracy suggests.
 """),
         code("""
 from IPython.display import Markdown
@@ -87,6 +92,8 @@ Markdown(result.to_markdown())
         code("""
 assert len(result.records) == len(cfg.groups) * len(cfg.lambdas)
 assert all(0 <= r["accuracy"] <= 1 and r["l2"] >= 0 for r in result.records)
+import numpy as np
+assert np.allclose(result.table("worst_class_accuracy"), np.nanmin(result.table("per_class_accuracy"), -1))
 free = [result.record(g, 0.0) for g in result.groups]
 assert all(r["train_loss"] >= result.clean["train_loss"] - 1e-6 for r in free)
 """, tags=["remove-cell"]),

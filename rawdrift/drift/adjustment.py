@@ -36,10 +36,15 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_image, check_int, check_range
 from ..io import atomic_path, read_json, write_json, write_npz, write_text
+from ..metrics import class_spread
 from ..presets import get_preset
 
 MODES = ("frozen", "learned", "raw")
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
+#: Final scalar metrics kept besides the primary one.
+EXTRA_METRICS = {"classification": ("balanced_accuracy", "macro_f1"), "segmentation": ("dice",)}
+#: Final metrics derived from the per-class accuracy vectors (classification).
+CLASSWISE = ("worst_class_accuracy", "class_range", "class_std")
 #: Colours of the three modes in every figure (learned blue and frozen red, as in the paper).
 COLORS = {"frozen": "tab:red", "learned": "tab:blue", "raw": "tab:gray"}
 
@@ -306,6 +311,12 @@ class AdjustmentResult:
     per group and ``defaults`` their initial values; ``samples_frozen`` /
     ``samples_learned`` (``(I, S, H, W, 3)``) are validation images of fold 0
     processed by the default and by fold 0's learned pipeline.
+
+    Class-wise view (classification): ``final_per_class[i, m, f]`` is the per-class
+    accuracy vector after the last epoch (``(I, M, F, C)``, named by ``classes``) and
+    ``final_metrics`` the other final scalars (``balanced_accuracy``, ``macro_f1``;
+    ``dice`` for segmentation) as nested ``(I, M, F)`` lists; see :meth:`final_metric`.
+    Cells cached before per-class vectors were recorded give ``nan`` there.
     """
 
     config: dict
@@ -321,12 +332,40 @@ class AdjustmentResult:
     samples_frozen: np.ndarray | None = None
     samples_learned: np.ndarray | None = None
     seconds: float = 0.0
+    final_per_class: np.ndarray | None = None
+    final_metrics: dict = field(default_factory=dict)
+    classes: list = field(default_factory=list)
 
     # -- analysis ---------------------------------------------------------------------------
     def _index(self, intensity, mode: str | None = None) -> tuple[int, int | None]:
         tags = [intensity_tag(x) for x in self.intensities]
         i = tags.index(check_choice(intensity_tag(intensity), tags, "intensity"))
         return i, (None if mode is None else self.modes.index(check_choice(mode, self.modes, "mode")))
+
+    def metric_names(self) -> list[str]:
+        """Names accepted by :meth:`final_metric` for this result."""
+        return [self.metric, *self.final_metrics, *(CLASSWISE if self.final_per_class is not None else ())]
+
+    def final_metric(self, name: str) -> np.ndarray:
+        """``(intensities, modes, folds)`` array of a final validation metric.
+
+        ``name``: the primary metric (:attr:`final`), a stored one (``balanced_accuracy``,
+        ``macro_f1`` or ``dice``) or one derived from ``final_per_class`` with
+        :func:`rawdrift.metrics.class_spread` (``worst_class_accuracy``, ``class_range``,
+        ``class_std``); ``nan`` for a cell without a per-class vector.
+        """
+        if name == self.metric:
+            return np.asarray(self.final, dtype=np.float64)
+        if name in self.final_metrics:
+            return np.asarray(self.final_metrics[name], dtype=np.float64)
+        if name not in CLASSWISE or self.final_per_class is None:
+            raise ValueError(f"name: expected one of {self.metric_names()}, got {name!r}")
+        pc = np.asarray(self.final_per_class, dtype=np.float64)
+        out = np.full(pc.shape[:3], np.nan)
+        for idx in np.ndindex(out.shape):
+            if not np.isnan(pc[idx]).all():
+                out[idx] = class_spread(pc[idx])[name]
+        return out
 
     def band(self, intensity, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(steps, mean, std)`` of one mode's validation curve over folds."""
@@ -358,13 +397,17 @@ class AdjustmentResult:
                  f"{c['epochs']} epochs, {self.steps.shape[-1]} validation points)", "",
                  f"Validation {m} by mode: final = after the last epoch, best = highest point of the mean "
                  "curve, band = mean over steps of the across-fold std.", ""]
+        extra = [n for n in ("balanced_accuracy", "worst_class_accuracy", "dice") if n in self.metric_names()]
+        finals = {n: self.final_metric(n) for n in extra}
+        head = "".join(f" final {n.replace('_', ' ')} |" for n in extra)
         for i, x in enumerate(self.intensities):
-            lines += [f"## Intensity {intensity_tag(x)}", "", f"| mode | final {m} | best {m} (step) | band |",
-                      "|---|---|---|---|"]
+            lines += [f"## Intensity {intensity_tag(x)}", "", f"| mode | final {m} |{head} best {m} (step) | band |",
+                      "|---|---|---|---|" + "---|" * len(extra)]
             for k, mode in enumerate(self.modes):
                 mean, std = band(self.values[i, k])
                 b = int(np.argmax(mean))
-                lines.append(f"| {mode} | {self.final[i, k].mean():.3f} ± {self.final[i, k].std():.3f} | "
+                cells = "".join(f" {_mean_std(finals[n][i, k])} |" for n in extra)
+                lines.append(f"| {mode} | {self.final[i, k].mean():.3f} ± {self.final[i, k].std():.3f} |{cells} "
                              f"{mean[b]:.3f} ({int(self.steps[i, k, 0, b])}) | {std.mean():.3f} |")
             if "learned" in self.modes and "frozen" in self.modes:
                 g = self.gap(x)
@@ -376,6 +419,11 @@ class AdjustmentResult:
                 for grp, d in self.parameter_change(x).items():
                     lines.append(f"| {grp} | {d['abs']:.4g} | {d['rel']:.3g} |")
             lines.append("")
+        if self.final_per_class is not None:
+            stale = int(np.isnan(np.asarray(self.final_per_class, dtype=np.float64)).all(-1).sum())
+            if stale:
+                lines += [f"Class-wise values leave out {stale} cell(s) cached before per-class accuracies were "
+                          "recorded (n/a where no fold has them); delete their `cell.json` to retrain them.", ""]
         lines.append(f"Wall time: {self.seconds:.0f} s.")
         return "\n".join(lines)
 
@@ -389,7 +437,7 @@ class AdjustmentResult:
         return "\n".join(lines) + "\n"
 
     # -- persistence ------------------------------------------------------------------------
-    _ARRAYS = ("steps", "values", "final", "samples_frozen", "samples_learned")
+    _ARRAYS = ("steps", "values", "final", "samples_frozen", "samples_learned", "final_per_class")
 
     def save(self, out=None) -> Path:
         """Write ``result.json``, ``curves.npz``, ``summary.md`` and ``curves.csv`` into ``out``."""
@@ -480,6 +528,13 @@ class AdjustmentResult:
         return W.VBox([W.HBox([pick, stretch]), out])
 
 
+def _mean_std(v: np.ndarray) -> str:
+    """``mean ± std`` over folds, ``n/a`` when no fold has the value (cells cached before it was recorded)."""
+    v = np.asarray(v, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return f"{v.mean():.3f} ± {v.std():.3f}" if v.size else "n/a"
+
+
 def _display(img: np.ndarray, stretch: bool) -> np.ndarray:
     img = np.asarray(img, dtype=np.float64)
     if stretch:
@@ -514,6 +569,7 @@ def _run_cell(cell: Path, ds, mode: str, tr_idx, va_idx, tcfg, n_classes: int, m
                          "steps of training; no validation point was recorded")
     record = {"mode": mode, "steps": steps, "values": values,
               "final": {k: v for k, v in res.final.items() if isinstance(v, (int, float))},
+              "final_per_class": res.final.get("per_class_accuracy"),
               "seconds": float(sum(h["seconds"] for h in res.history))}
     if mode != "raw":
         pipe.load_state_dict(res.pipeline_state)
@@ -601,18 +657,27 @@ def run_adjustment(cfg: AdjustmentConfig) -> AdjustmentResult:
     steps = np.zeros((I, M, F, T), dtype=np.int64)
     values = np.zeros((I, M, F, T))
     final = np.zeros((I, M, F))
+    extra = EXTRA_METRICS[task]
+    finals = {n: np.full((I, M, F), np.nan) for n in extra}
+    per_class = np.full((I, M, F, n_classes), np.nan) if task == "classification" else None
     for i, x in enumerate(cfg.intensities):
         for m, mode in enumerate(cfg.modes):
             for f in range(F):
                 r = records[(intensity_tag(x), mode, f)]
                 steps[i, m, f], values[i, m, f] = r["steps"][:T], r["values"][:T]
                 final[i, m, f] = r["final"][metric]
+                for n in extra:
+                    finals[n][i, m, f] = r["final"].get(n, np.nan)
+                if per_class is not None and r.get("final_per_class") is not None:
+                    per_class[i, m, f] = r["final_per_class"]  # cells cached before it was recorded: nan
     result = AdjustmentResult(
         config=asdict(cfg), task=task, metric=metric, intensities=list(cfg.intensities), modes=list(cfg.modes),
         steps=steps, values=values, final=final, params=params, defaults=defaults,
         samples_frozen=np.stack(frozen_s).astype(np.float32),
         samples_learned=None if learned_s[0] is None else np.stack(learned_s).astype(np.float32),
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, final_per_class=per_class,
+        final_metrics={n: v.tolist() for n, v in finals.items()},
+        classes=list(getattr(ds, "classes", ())) if task == "classification" else [],
     )
     result.save(out)
     save_figures(result, out)

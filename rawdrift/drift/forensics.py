@@ -41,7 +41,9 @@ Constraints (``ForensicsConfig.constraint``):
   test fold), so the reported views satisfy the budget everywhere.
 
 Reported per (group, lambda) on the held-out test fold: the task metric
-(accuracy, balanced accuracy and macro-F1, or IoU and Dice), the loss, the
+(accuracy, balanced accuracy and macro-F1, the per-class accuracy vector, the
+worst-class accuracy, the class spread and each class's accuracy drop relative
+to the clean default data model; or IoU and Dice), the loss, the
 **mean over images of the per-image l2 norm** ``||V_i - V~_i||_2`` (sum over
 channels and pixels), the per-pixel RMS difference ``sqrt(mean (V - V~)^2)``, the
 largest absolute difference, the final theta~ (lists per parameter) and
@@ -67,6 +69,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_int, check_range
 from ..io import atomic_path, read_json, write_json, write_npz, write_text
+from ..metrics import class_spread
 from ..presets import get_preset
 
 #: Parameter groups: the ISP stage codes, and ``all`` (every parameter at once).
@@ -77,6 +80,9 @@ CONSTRAINTS = ("l2_penalty", "box", "linf_view")
 DEFAULT_EPSILON = {"l2_penalty": None, "box": 0.1, "linf_view": 0.05}
 DEFAULT_LAMBDAS = (1e4, 1e3, 1e2, 1e1, 1.0, 0.0)
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
+#: What a classification record keeps of :func:`rawdrift.metrics.classification_metrics`.
+CLASSIFICATION_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "per_class_accuracy", "worst_class_accuracy",
+                       "worst_class", "class_range", "class_std")
 BOX_FLOOR = 0.05
 _BISECTION_STEPS = 14
 
@@ -182,9 +188,12 @@ class ForensicsResult:
     or ``iou`` ...), ``loss`` (test), ``train_loss`` (training fold, end of the
     search), ``l2`` (mean per-image l2 of ``V - V~``), ``rms`` (per-pixel RMS),
     ``linf``, ``theta`` ({parameter: nested list}), ``theta_change`` and ``history``
-    (objective per epoch). ``clean`` holds the same metrics for the defaults;
-    ``samples`` maps ``"group|lambda"`` (and ``"clean"``) to uint8 views
-    ``(n, H, W, 3)``.
+    (objective per epoch). Classification records also hold ``per_class_accuracy``,
+    ``worst_class_accuracy``, ``worst_class``, ``class_range``, ``class_std`` and, relative
+    to ``clean``, ``per_class_drop`` and ``worst_class_drop``
+    (:func:`rawdrift.metrics.class_spread`). ``clean`` holds the same metrics for the
+    defaults; ``samples`` maps ``"group|lambda"`` (and ``"clean"``) to uint8 views
+    ``(n, H, W, 3)``; ``classes`` names the classes.
     """
 
     config: dict
@@ -197,6 +206,7 @@ class ForensicsResult:
     records: list
     samples: dict = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+    classes: list = field(default_factory=list)
 
     # -- access -----------------------------------------------------------------------------
     def record(self, group: str, lam: float) -> dict:
@@ -207,9 +217,26 @@ class ForensicsResult:
         raise KeyError(f"group/lambda: no record for {group!r} at {lam!r}")
 
     def table(self, key: str | None = None) -> np.ndarray:
-        """``(groups, lambdas)`` array of ``key`` (default: the primary metric)."""
+        """``(groups, lambdas)`` array of ``key`` (default: the primary metric), e.g. ``"l2"``,
+        ``"balanced_accuracy"``, ``"worst_class_accuracy"`` or ``"worst_class_drop"``;
+        ``(groups, lambdas, classes)`` for the vectors ``"per_class_accuracy"`` and ``"per_class_drop"``."""
         key = key or self.metric
+        missing = [r["group"] for r in self.records if key not in r]
+        if missing:
+            raise KeyError(f"key: {key!r} is not in the records (of groups {sorted(set(missing))}); "
+                           f"available: {sorted(k for k in self.records[0] if k not in ('theta', 'history'))}")
         return np.array([[self.record(g, lam)[key] for lam in self.lambdas] for g in self.groups], dtype=float)
+
+    def has_classwise(self) -> bool:
+        """Whether every record holds per-class accuracies (classification, any result saved since)."""
+        return self.task == "classification" and all("per_class_accuracy" in r for r in self.records)
+
+    def _class_name(self, k: int) -> str:
+        return str(self.classes[k]) if k < len(self.classes) else str(k)
+
+    def largest_budget(self) -> float:
+        """The weakest constraint of the sweep: the smallest lambda (0 = unconstrained)."""
+        return float(min(self.lambdas))
 
     def drops(self) -> dict[str, float]:
         """Largest drop of the primary metric below the clean value, per group."""
@@ -231,8 +258,21 @@ class ForensicsResult:
             cells = [f"{self.record(g, lam)[m]:.3f} / {self.record(g, lam)['l2']:.3g}" for lam in self.lambdas]
             lines.append(f"| {g} ({GROUP_NAMES[g]}) | " + " | ".join(cells) + f" | {drops[g]:.3f} |")
         order = sorted(drops, key=lambda g: -drops[g])
-        lines += ["", "Groups by largest drop: " + ", ".join(f"{g} ({drops[g]:.3f})" for g in order) + ".",
-                  f"Wall time: {self.seconds:.0f} s."]
+        lines += ["", "Groups by largest drop: " + ", ".join(f"{g} ({drops[g]:.3f})" for g in order) + "."]
+        if self.has_classwise():
+            lam = self.largest_budget()
+            lines += ["", f"Who pays, at lambda={lam:g} (the largest budget): clean worst-class accuracy "
+                      f"{self.clean['worst_class_accuracy']:.3f}.", "",
+                      "| group | accuracy | balanced accuracy | macro-F1 | worst-class accuracy | "
+                      "largest class drop (class) |", "|---|---|---|---|---|---|"]
+            for g in self.groups:
+                r = self.record(g, lam)
+                drop = np.asarray(r["per_class_drop"], dtype=float)
+                who = self._class_name(int(np.nanargmax(drop))) if not np.isnan(drop).all() else "-"
+                lines.append(f"| {g} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} | {r['macro_f1']:.3f} | "
+                             f"{r['worst_class_accuracy']:.3f} | {r['worst_class_drop']:.3f} ({who}) |")
+            lines.append("")
+        lines.append(f"Wall time: {self.seconds:.0f} s.")
         return "\n".join(lines)
 
     # -- persistence ------------------------------------------------------------------------
@@ -248,7 +288,9 @@ class ForensicsResult:
         return out
 
     def _csv(self) -> str:
-        keys = [k for k in ("accuracy", "balanced_accuracy", "macro_f1", "iou", "dice") if k in self.clean]
+        keys = [k for k in ("accuracy", "balanced_accuracy", "macro_f1", "worst_class_accuracy", "class_range",
+                            "class_std", "worst_class_drop", "iou", "dice")
+                if all(k in r for r in self.records) and (k in self.clean or k == "worst_class_drop")]
         lines = ["group,lambda," + ",".join(keys) + ",loss,l2,rms,linf,theta_change"]
         for r in self.records:
             lines.append(f"{r['group']},{r['lambda']:g}," + ",".join(f"{r[k]:.6f}" for k in keys)
@@ -323,6 +365,32 @@ class ForensicsResult:
         self.plot_l2(axes[1])
         fig.tight_layout()
         return fig
+
+    def plot_class_drops(self, lam: float | None = None, ax=None):
+        """Who pays: per-class accuracy drop (clean minus searched) as a groups x classes heatmap at ``lam``
+        (default: the largest budget, the smallest lambda). Red: the class lost accuracy."""
+        import matplotlib.pyplot as plt
+
+        if not self.has_classwise():
+            raise ValueError("result: per-class drops need a classification sweep with per-class accuracies")
+        lam = self.largest_budget() if lam is None else float(lam)
+        check_choice(lam, self.lambdas, "lam")
+        drop = np.array([self.record(g, lam)["per_class_drop"] for g in self.groups], dtype=float)
+        K = drop.shape[1]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(2.2 + 0.55 * K, 1.4 + 0.38 * len(self.groups)), layout="constrained")
+        lim = float(np.nanmax(np.abs(drop))) if np.isfinite(drop).any() else 1.0
+        lim = lim or 1.0
+        im = ax.imshow(drop, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        for (r, c), v in np.ndenumerate(drop):
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(v) > 0.6 * lim else "black")
+        ax.set_xticks(range(K), [self._class_name(k) for k in range(K)], rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(self.groups)), [f"{g} ({GROUP_NAMES[g]})" for g in self.groups], fontsize=8)
+        ax.set_title(f"per-class accuracy drop at lambda={lam:g} (clean minus searched)", fontsize=9)
+        ax.figure.colorbar(im, ax=ax, fraction=0.04).set_label("drop (red: lost)", fontsize=8)
+        return ax.figure
 
     def plot_samples(self, group: str | None = None, sample: int = 0):
         """One test image processed by the searched data model of ``group`` at each lambda (Figure 6, bottom)."""
@@ -558,7 +626,7 @@ def _evaluate(task: _Task, pipeline, data: _Data, num_classes: int, n_samples: i
     out = {"loss": total / n}
     if task.task == "classification":
         m = M.classification_metrics(data.target.cpu(), torch.cat(preds), num_classes)
-        out.update({k: m[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")})
+        out.update({k: m[k] for k in CLASSIFICATION_KEYS if k in m})
     else:
         m = M.segmentation_metrics(counts)
         out.update({k: m[k] for k in ("iou", "dice")})
@@ -647,6 +715,16 @@ def _max_diff_all(pipe, datas) -> float:
                 v = d.render(pipe, d.raw[s : s + d.batch_size])
                 m = max(m, float((v - d.views[s : s + d.batch_size]).abs().max()))
     return m
+
+
+def _add_classwise(rec: dict, task, default, test, num_classes: int, group: str) -> dict:
+    """A cell cached before per-class metrics were recorded: evaluate its stored theta again (no new search)."""
+    pipe = copy.deepcopy(default).freeze()
+    with torch.no_grad():
+        for n, p in group_parameters(pipe, group).items():
+            p.copy_(torch.as_tensor(rec["theta"][n], dtype=p.dtype, device=p.device))
+    ev, _ = _evaluate(task, pipe, test, num_classes)
+    return {**rec, **{k: ev[k] for k in CLASSIFICATION_KEYS if k in ev}}
 
 
 def _fingerprint(cfg: ForensicsConfig) -> dict:
@@ -752,14 +830,21 @@ def run_forensics(cfg: ForensicsConfig) -> ForensicsResult:
                    "history": history, "fingerprint": fp}
             write_npz(path.with_suffix(".npz"), views=smp)
             write_json(path, rec)
+        elif task == "classification" and "per_class_accuracy" not in rec:
+            rec = _add_classwise(rec, task_m, default, test, num_classes, g)
+            write_json(path, rec)
         with np.load(path.with_suffix(".npz")) as z:
             samples[f"{g}|{lam:g}"] = z["views"]
-        records.append({k: v for k, v in rec.items() if k != "fingerprint"})
+        rec = {k: v for k, v in rec.items() if k != "fingerprint"}
+        if task == "classification":
+            spread = class_spread(rec["per_class_accuracy"], reference=clean["per_class_accuracy"])
+            rec.update(per_class_drop=spread["per_class_drop"], worst_class_drop=spread["worst_class_drop"])
+        records.append(rec)
 
     result = ForensicsResult(
         config=asdict(cfg), task=task, metric=metric, groups=list(cfg.groups), lambdas=list(cfg.lambdas),
         clean=clean, default_theta=theta_dict(default), records=records, samples=samples,
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0, classes=list(getattr(ds, "classes", ())) if task == "classification" else [],
     )
     result.save(out)
     _save_figures(result, out)
@@ -773,6 +858,8 @@ def _save_figures(result: ForensicsResult, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     figs = {"figure6.png": result.plot_figure6()}
+    if result.has_classwise():
+        figs["class_drops.png"] = result.plot_class_drops()
     if "clean" in result.samples and len(result.samples["clean"]):
         figs["samples.png"] = result.plot_samples()
     for name, fig in figs.items():

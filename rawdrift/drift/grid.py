@@ -13,7 +13,7 @@ results and on results reloaded from disk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -124,7 +124,12 @@ def normalised_error(scores, baseline: int) -> np.ndarray:
 
 @dataclass
 class GridSummary:
-    """The headline numbers of one synthesis run (ISP grid and corruption grid)."""
+    """The headline numbers of one synthesis run (ISP grid and corruption grid).
+
+    ``classwise`` (optional) holds one dict per part of the grids (key ``cells``) with the mean of
+    further metrics (balanced accuracy, macro-F1, worst-class accuracy, ...), as made by
+    ``SynthesisResult.classwise_summary``; ``to_text`` prints it when present.
+    """
 
     isp_train: float
     isp_test: float
@@ -134,6 +139,7 @@ class GridSummary:
     isp_ranking: list
     corruption_ranking: list
     top3_overlap: set
+    classwise: list = field(default_factory=list)
 
     @classmethod
     def from_grids(cls, isp_scores, corruption_scores, train_names, test_names=None) -> "GridSummary":
@@ -152,7 +158,17 @@ class GridSummary:
             f"corruptions: {metric} {self.corruption_clean:.3f} clean -> {self.corruption_test:.3f} corrupted\n"
             f"the corruption drop is {self.ratio:.1f}x the ISP drop; top-3 overlap: "
             f"{', '.join(sorted(self.top3_overlap)) or 'none'}"
-        )
+        ) + self._classwise_text()
+
+    def _classwise_text(self) -> str:
+        if not self.classwise:
+            return ""
+        names = [k for k in self.classwise[0] if k != "cells"]
+        width = max(len(r["cells"]) for r in self.classwise)
+        lines = ["", "class-wise (mean over cells): " + ", ".join(names)]
+        lines += [f"  {r['cells']:<{width}}  " + "  ".join(f"{r.get(n, float('nan')):.3f}" for n in names)
+                  for r in self.classwise]
+        return "\n".join(lines)
 
 
 def heatmap(scores, train_names, test_names, ax=None, title: str = "", vmin=None, vmax=None, cmap="viridis"):

@@ -1150,7 +1150,7 @@ _PARAM_ALIASES = {
     "sharpen": "sharpen.kernel",
     "blur_sigma": "denoise.kernel",
 }
-ISP_METRICS = ("accuracy", "balanced_accuracy", "worst_class_accuracy")
+ISP_METRICS = ("accuracy", "balanced_accuracy", "worst_class_accuracy", "macro_f1")
 
 
 def _parse_param_name(name: str):
@@ -1179,22 +1179,22 @@ def _blur_kernel(sigma: float, like):
 
 
 def isp_metric(pred, targets, metric: str = "accuracy", n_classes: int | None = None) -> float:
-    """Accuracy, balanced accuracy (mean per-class recall) or worst-class accuracy of predicted labels.
+    """Accuracy, balanced accuracy (mean per-class recall), worst-class accuracy or macro-F1 of
+    predicted labels, as computed by :func:`rawdrift.metrics.classification_metrics`.
 
     Per-class figures use the classes present in ``targets``.
 
     >>> isp_metric([0, 1, 1, 1], [0, 0, 1, 1], "worst_class_accuracy")
     0.5
     """
+    from .. import metrics as M
+
     check_choice(metric, ISP_METRICS, "metric")
     p = np.asarray(pred).reshape(-1)
     t = np.asarray(targets).reshape(-1)
     if p.shape != t.shape:
         raise ValueError(f"pred: expected {t.size} predictions, got {p.size}")
-    if metric == "accuracy":
-        return float((p == t).mean())
-    recalls = [float((p[t == k] == k).mean()) for k in np.unique(t)]
-    return float(np.mean(recalls)) if metric == "balanced_accuracy" else float(np.min(recalls))
+    return float(M.classification_metrics(t, p, n_classes)[metric])
 
 
 def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "accuracy",
@@ -1215,7 +1215,8 @@ def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "
             ``sharpen``, ``blur_sigma``) or any parameter (or buffer) of the pipeline by its
             ``named_parameters()`` name, optionally indexed: ``"white_balance.wb[0]"``,
             ``"color_correction.M[1,2]"`` (set to the value; unindexed: every element).
-        metric: ``accuracy``, ``balanced_accuracy`` or ``worst_class_accuracy``.
+        metric: one of :data:`ISP_METRICS` (``accuracy``, ``balanced_accuracy``,
+            ``worst_class_accuracy``, ``macro_f1``).
         batch_size: views rendered and classified at once.
         device: torch device for rendering and the model.
     Returns:

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="isp: classifier checkpoint (state dict, or a dict with 'model')")
     p.add_argument("--dataset", default="synthetic-microscopy", help="isp: dataset of the verification set")
     p.add_argument("--n-verify", type=int, default=64, help="isp: images in the verification set (the last ones)")
-    p.add_argument("--metric", default="accuracy", choices=("accuracy", "balanced_accuracy", "worst_class_accuracy"))
+    p.add_argument("--metric", default="accuracy", choices=("accuracy", "balanced_accuracy", "worst_class_accuracy", "macro_f1"))
     p.add_argument("--axis", action="append", default=None, metavar="NAME=LOW:HIGH",
                    help=f"isp: one axis of the box (repeatable; default {' '.join(DEFAULT_ISP_AXES)})")
     p.add_argument("--normalize", default="auto", help="isp: view normalisation before the model (auto|none|...)")

@@ -24,10 +24,16 @@ from torch import nn
 
 from .._checks import check_choice, check_int
 from ..io import atomic_path, read_json, write_json, write_npz, write_text
+from ..metrics import class_spread
 from ..presets import get_preset
 from .grid import GridSummary, grid_mean_std, normalised_error, ranking
 
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
+#: Scalar metrics stored per cell besides the primary one.
+EXTRA_METRICS = {"classification": ("balanced_accuracy", "macro_f1"), "segmentation": ("dice",)}
+#: Metrics derived from the per-class accuracy vectors (classification).
+CLASSWISE = ("worst_class_accuracy", "class_range", "class_std", "worst_class_drop")
+_NPZ_SEP = "__"
 
 #: Headline means of the paper on the real data (Section 5.1): (tested as trained, under drift).
 PAPER_HEADLINE = {
@@ -145,7 +151,12 @@ class SynthesisResult:
     ``corruption_scores[i, 0, f]`` is the clean score on its own configuration,
     ``corruption_scores[i, 1 + k, f]`` the score under ``conditions[k]``
     (``"name@severity"``). ``per_class`` holds per-class accuracies
-    ``(train, test, fold, class)`` for classification.
+    ``(train, test, fold, class)`` for classification, ``corruption_per_class``
+    the same for the corruption grid ``(train, 1 + conditions, fold, class)``.
+    ``metric_grids`` holds the other scalar metrics of every cell, keyed
+    ``"isp:<name>"`` / ``"cor:<name>"`` (balanced accuracy and macro-F1 for
+    classification, Dice for segmentation), each shaped like its score grid.
+    Results saved before these existed load with them empty (``None`` / ``{}``).
     """
 
     config: dict
@@ -159,10 +170,127 @@ class SynthesisResult:
     per_class: np.ndarray | None = None
     classes: list = field(default_factory=list)
     seconds: float = 0.0
+    corruption_per_class: np.ndarray | None = None
+    metric_grids: dict = field(default_factory=dict)
 
     # -- analysis ---------------------------------------------------------------------------
     def summary(self) -> GridSummary:
-        return GridSummary.from_grids(self.isp_scores, self.corruption_scores, self.train_configs, self.test_configs)
+        """Headline numbers; ``classwise`` holds :meth:`classwise_summary` (shown by ``to_text``)."""
+        s = GridSummary.from_grids(self.isp_scores, self.corruption_scores, self.train_configs, self.test_configs)
+        s.classwise = self.classwise_summary()
+        return s
+
+    # -- class-wise analysis ------------------------------------------------------------------
+    def _grid(self, which: str) -> np.ndarray:
+        return self.isp_scores if check_choice(which, ("isp", "cor"), "which") == "isp" else self.corruption_scores
+
+    def per_class_grid(self, which: str = "isp") -> np.ndarray:
+        """Per-class accuracies ``(train, test or condition, fold, class)`` of the ISP (``"isp"``) or
+        corruption (``"cor"``, column 0 clean) grid."""
+        pc = self.per_class if check_choice(which, ("isp", "cor"), "which") == "isp" else self.corruption_per_class
+        if pc is None:
+            raise ValueError(f"which: this result holds no per-class accuracies for the {which!r} grid "
+                             "(a segmentation run, or a result saved before they were recorded: rerun "
+                             "run_synthesis on the same out to rebuild it from the cached evaluations)")
+        return np.asarray(pc, dtype=np.float64)
+
+    def metric_names(self) -> list[str]:
+        """Names accepted by :meth:`metric_grid` for this result."""
+        names = [self.metric] + sorted({k.split(":", 1)[1] for k in self.metric_grids})
+        if self.per_class is not None:
+            names += list(CLASSWISE)
+        return names
+
+    def metric_grid(self, name: str, which: str = "isp") -> np.ndarray:
+        """``(train, test, fold)`` grid of any metric, shaped like ``isp_scores`` (``which="isp"``) or
+        ``corruption_scores`` (``which="cor"``).
+
+        ``name`` is the primary metric, a stored one (``balanced_accuracy``, ``macro_f1``; ``dice``
+        for segmentation) or one derived from the per-class accuracies with
+        :func:`rawdrift.metrics.class_spread`: ``worst_class_accuracy``, ``class_range``,
+        ``class_std``, and ``worst_class_drop`` (largest per-class drop relative to the same model on
+        its training configuration, see :meth:`per_class_drop`).
+        """
+        grid = self._grid(which)
+        if name == self.metric:
+            return np.asarray(grid, dtype=np.float64)
+        key = f"{which}:{name}"
+        if key in self.metric_grids:
+            return np.asarray(self.metric_grids[key], dtype=np.float64)
+        if name not in CLASSWISE or self.per_class is None:
+            raise ValueError(f"name: expected one of {self.metric_names()}, got {name!r}")
+        pc = self.per_class_grid(which)
+        out = np.full(pc.shape[:3], np.nan)
+        if name == "worst_class_drop":
+            drop = self.per_class_drop(which)
+            for idx in np.ndindex(out.shape):
+                if not np.isnan(drop[idx]).all():
+                    out[idx] = np.nanmax(drop[idx])
+            return out
+        for idx in np.ndindex(out.shape):
+            if not np.isnan(pc[idx]).all():
+                out[idx] = class_spread(pc[idx])[name]
+        return out
+
+    def _metric_grid_or_nan(self, name: str, which: str) -> np.ndarray:
+        try:
+            return self.metric_grid(name, which)
+        except ValueError:  # e.g. no per-class corruption vectors in a result saved before they existed
+            return np.full(self._grid(which).shape, np.nan)
+
+    def _reference_column(self, which: str, i: int) -> int | None:
+        """Column of the "as trained" cell of row ``i``: the diagonal (ISP) or the clean column."""
+        if which == "cor":
+            return 0
+        tr = self.train_configs[i]
+        return self.test_configs.index(tr) if tr in self.test_configs else None
+
+    def per_class_drop(self, which: str = "isp") -> np.ndarray:
+        """Per-class accuracy drop ``(train, test, fold, class)`` relative to the training configuration.
+
+        ``drop[i, j, f, k] = acc[i, ref, f, k] - acc[i, j, f, k]`` where ``ref`` is the diagonal
+        cell (the model's own configuration, ISP grid) or the clean column (corruption grid), same
+        model and fold. Positive: the class lost accuracy. ``nan`` where the class has no test
+        sample or the training configuration is not a test column.
+        """
+        pc = self.per_class_grid(which)
+        drop = np.full(pc.shape, np.nan)
+        for i in range(pc.shape[0]):
+            ref = self._reference_column(which, i)
+            if ref is None:
+                continue
+            for j in range(pc.shape[1]):
+                for f in range(pc.shape[2]):
+                    if not np.isnan(pc[i, j, f]).all():
+                        drop[i, j, f] = class_spread(pc[i, j, f], reference=pc[i, ref, f])["per_class_drop"]
+        return drop
+
+    def classwise_summary(self) -> list[dict]:
+        """Mean of every metric over the four parts of the grids (like :meth:`summary`).
+
+        Rows ``"ISP: training configuration"``, ``"ISP: other configurations"``,
+        ``"corruptions: clean"``, ``"corruptions: corrupted"``; columns: every name of
+        :meth:`metric_names` (mean over folds, then over the cells of that part).
+        """
+        parts = []
+        same = np.array([[a == b for b in self.test_configs] for a in self.train_configs])
+        parts.append(("ISP: training configuration", "isp", same))
+        parts.append(("ISP: other configurations", "isp", ~same))
+        clean = np.zeros(self.corruption_scores.shape[:2], dtype=bool)
+        clean[:, 0] = True
+        parts.append(("corruptions: clean", "cor", clean))
+        parts.append(("corruptions: corrupted", "cor", ~clean))
+        rows = []
+        for label, which, mask in parts:
+            if not mask.any():
+                continue
+            row = {"cells": label}
+            for name in self.metric_names():
+                vals = self._metric_grid_or_nan(name, which)[mask]  # (cells, folds)
+                ok = ~np.isnan(vals).all(axis=1)
+                row[name] = float(np.nanmean(vals[ok], axis=1).mean()) if ok.any() else float("nan")
+            rows.append(row)
+        return rows
 
     def normalised_corruption_error(self) -> dict[str, float]:
         """ImageNet-C style error of each training configuration relative to ``config['baseline']``."""
@@ -228,24 +356,64 @@ class SynthesisResult:
         for (r, a, va), (_, b, vb) in zip(s.isp_ranking, s.corruption_ranking):
             lines.append(f"| {r} | {a} | {va:.3f} | {b} | {vb:.3f} | {nce[b]:.3f} |")
         tr, te, d = self.worst_pair()
-        lines += ["", f"Worst ISP pair: trained on `{tr}`, tested on `{te}`: {m} drop {d:.3f}.",
-                  f"Wall time: {self.seconds:.0f} s."]
+        lines += ["", f"Worst ISP pair: trained on `{tr}`, tested on `{te}`: {m} drop {d:.3f}."]
+        if self.per_class is not None and tr is not None:
+            drop = _nanmean(self.per_class_drop("isp")[self.train_configs.index(tr), self.test_configs.index(te)], 0)
+            if not np.isnan(drop).all():
+                k = int(np.nanargmax(drop))
+                lines[-1] += f" The class that pays most there: {self._class_name(k)} (accuracy drop {drop[k]:.3f})."
+        cw = self.classwise_summary()
+        if cw:
+            names = [n for n in self.metric_names() if n in cw[0]]
+            lines += ["", "Class-wise view (mean over folds, then over the cells of each part):", "",
+                      "| cells | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+                      "|---|" + "---|" * len(names)]
+            lines += ["| " + r["cells"] + " | " + " | ".join(f"{r[n]:.3f}" for n in names) + " |" for r in cw]
+        lines += ["", f"Wall time: {self.seconds:.0f} s."]
         return "\n".join(lines)
+
+    def _class_name(self, k: int) -> str:
+        return str(self.classes[k]) if k < len(self.classes) else str(k)
+
+    def classwise_csv(self) -> str:
+        """One row per (grid, training configuration, test condition, fold) with every metric of
+        :meth:`metric_names`, then the per-class accuracies and per-class drops (classification)."""
+        names = self.metric_names()
+        K = 0 if self.per_class is None else self.per_class.shape[-1]
+        cls = [self._class_name(k) for k in range(K)]
+        head = ["grid", "train", "test", "fold", *names, *(f"acc {c}" for c in cls), *(f"drop {c}" for c in cls)]
+        lines = [",".join(f'"{h}"' for h in head)]
+        for which, cols in (("isp", self.test_configs), ("cor", ["clean", *self.conditions])):
+            shape = self._grid(which).shape
+            grids = [self._metric_grid_or_nan(n, which) for n in names]
+            has_pc = K and (which == "isp" or self.corruption_per_class is not None)
+            pc = self.per_class_grid(which) if has_pc else np.full((*shape, K), np.nan)
+            drop = self.per_class_drop(which) if has_pc else pc
+            for i, tr in enumerate(self.train_configs):
+                for j, te in enumerate(cols):
+                    for f in range(shape[2]):
+                        vals = [g[i, j, f] for g in grids] + list(pc[i, j, f]) + list(drop[i, j, f])
+                        lines.append(f'{which},"{tr}","{te}",{f},' + ",".join(f"{v:.6f}" for v in vals))
+        return "\n".join(lines) + "\n"
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, out=None) -> Path:
         out = Path(out or self.config["out"])
         out.mkdir(parents=True, exist_ok=True)
         arrays = {"isp_scores": self.isp_scores, "corruption_scores": self.corruption_scores}
-        if self.per_class is not None:
-            arrays["per_class"] = self.per_class
+        for k in ("per_class", "corruption_per_class"):
+            if getattr(self, k) is not None:
+                arrays[k] = getattr(self, k)
+        arrays.update({_NPZ_SEP.join(k.split(":", 1)): np.asarray(v) for k, v in self.metric_grids.items()})
         write_npz(out / "grid.npz", **arrays)
-        meta = {k: v for k, v in asdict(self).items() if not isinstance(v, np.ndarray) and v is not None}
+        meta = {k: v for k, v in asdict(self).items()
+                if not isinstance(v, np.ndarray) and v is not None and k != "metric_grids"}
         write_json(out / "result.json", meta)
         write_text(out / "summary.md", self.to_markdown() + "\n")
         write_text(out / "isp_grid.csv", _csv(self.isp_scores, self.train_configs, self.test_configs))
         write_text(out / "corruption_grid.csv",
                    _csv(self.corruption_scores, self.train_configs, ["clean", *self.conditions]))
+        write_text(out / "classwise.csv", self.classwise_csv())
         return out
 
     @classmethod
@@ -254,7 +422,8 @@ class SynthesisResult:
         meta = read_json(out / "result.json")
         with np.load(out / "grid.npz") as z:
             arrays = {k: z[k] for k in z.files}
-        return cls(**meta, **arrays)
+        grids = {k.replace(_NPZ_SEP, ":", 1): arrays.pop(k) for k in list(arrays) if _NPZ_SEP in k}
+        return cls(**meta, **arrays, metric_grids=grids)
 
     # -- figures ----------------------------------------------------------------------------
     def plot_grids(self):
@@ -272,6 +441,58 @@ class SynthesisResult:
         heatmap(self.corruption_scores, self.train_configs, ["clean", *self.conditions], ax=axes[1], vmin=lo, vmax=1,
                 title=f"common corruptions ({self.metric})")
         fig.tight_layout()
+        return fig
+
+    def per_class_drop_figure(self, train_config: str | None = None, test_config: str | None = None):
+        """Who pays for a drift: per-class accuracy drops of one train/test pair (default: the worst).
+
+        Left: classes x folds (plus their mean) for the pair, drop = accuracy on the training
+        configuration minus accuracy on the test configuration, same model and fold (red: the
+        class lost accuracy). Right: the mean drop of every class on every test configuration for
+        the same training configuration. Rows are labelled with ``classes``. Returns the Figure.
+        """
+        import matplotlib.pyplot as plt
+
+        if self.per_class is None:
+            raise ValueError("result: per-class drops need a classification result with per-class accuracies")
+        if train_config is None or test_config is None:
+            tr, te, _ = self.worst_pair()
+            train_config, test_config = train_config or tr, test_config or te
+        if train_config is None:
+            raise ValueError("result: no off-diagonal cell (a single test configuration equal to the training one)")
+        check_choice(train_config, tuple(self.train_configs), "train_config")
+        check_choice(test_config, tuple(self.test_configs), "test_config")
+        if train_config not in self.test_configs:
+            raise ValueError(f"train_config: {train_config!r} is not a test configuration, so there is no "
+                             "reference accuracy to measure a drop from")
+        i, j = self.train_configs.index(train_config), self.test_configs.index(test_config)
+        drop = self.per_class_drop("isp")[i]  # (test, fold, class)
+        K, F = drop.shape[2], drop.shape[1]
+        names = [self._class_name(k) for k in range(K)]
+        left = np.concatenate([drop[j].T, _nanmean(drop[j], 0)[:, None]], axis=1)  # (class, fold + 1)
+        right = _nanmean(drop, 1).T  # (class, test)
+        lim = float(np.nanmax(np.abs(np.concatenate([left.ravel(), right.ravel()])))) if np.isfinite(left).any() else 1.0
+        lim = lim or 1.0
+        fig, axes = plt.subplots(1, 2, figsize=(3.2 + 0.55 * (F + 1) + 0.55 * len(self.test_configs), 1.4 + 0.32 * K),
+                                 gridspec_kw={"width_ratios": [F + 1.5, len(self.test_configs)]}, layout="constrained")
+        for ax, data, cols, title in (
+                (axes[0], left, [f"fold {f}" for f in range(F)] + ["mean"],
+                 f"trained on {train_config}, tested on {test_config}"),
+                (axes[1], right, list(self.test_configs), f"trained on {train_config}: mean over folds")):
+            im = ax.imshow(data, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+            ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=8)
+            ax.set_yticks(range(K), names, fontsize=8)
+            ax.set_title(title, fontsize=9)
+            if data.size <= 200:
+                for (r, c), v in np.ndenumerate(data):
+                    if np.isfinite(v):
+                        ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                                color="white" if abs(v) > 0.6 * lim else "black")
+        axes[1].set_xlabel("tested on")
+        cb = fig.colorbar(im, ax=list(axes), shrink=0.9, fraction=0.03)
+        cb.set_label("per-class accuracy drop (red: lost)", fontsize=8)
+        fig.suptitle("who pays for the drift: per-class accuracy on the training configuration minus on the test one",
+                     fontsize=9)
         return fig
 
 
@@ -328,6 +549,15 @@ def worst_case_figure(result: SynthesisResult, dataset, index: int = 0):
     if train_config is None:
         raise ValueError("result: no off-diagonal cell to compare (a single test configuration equal to the training one)")
     return cell_figure(result, dataset, train_config, test_config, index)
+
+
+def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmean`` without the warning for all-``nan`` slices (a class absent from every test fold)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
 
 
 def _csv(scores, rows, cols) -> str:
@@ -476,24 +706,31 @@ def assemble(cfg: SynthesisConfig, ctx: _Context | None = None, seconds: float =
     T, J, F, C = len(cfg.train_configs), len(cfg.test_configs), cfg.folds, len(ctx.conditions)
     isp = np.full((T, J, F), np.nan)
     cor = np.full((T, 1 + C, F), np.nan)
-    per_class = np.full((T, J, F, ctx.n_classes), np.nan) if ctx.task == "classification" else None
+    cls_task = ctx.task == "classification"
+    per_class = np.full((T, J, F, ctx.n_classes), np.nan) if cls_task else None
+    cor_pc = np.full((T, 1 + C, F, ctx.n_classes), np.nan) if cls_task else None
+    extra = EXTRA_METRICS[ctx.task]
+    grids = {f"{w}:{n}": np.full(shape, np.nan) for n in extra for w, shape in (("isp", isp.shape), ("cor", cor.shape))}
     for i, tr in enumerate(cfg.train_configs):
         for f in range(F):
             path = out / "evals" / tr / f"fold{f}.json"
             if not path.exists():
                 raise FileNotFoundError(f"{path}: grid cell ({tr}, fold {f}) has not been run")
             done = read_json(path)
-            for j, te in enumerate(cfg.test_configs):
-                isp[i, j, f] = done[f"isp:{te}"][metric]
-                if per_class is not None:
-                    per_class[i, j, f] = done[f"isp:{te}"]["per_class_accuracy"]
-            cor[i, 0, f] = done["cor:clean"][metric]
-            for k, c in enumerate(ctx.conditions):
-                cor[i, 1 + k, f] = done[f"cor:{c}"][metric]
+            cells = [("isp", j, f"isp:{te}") for j, te in enumerate(cfg.test_configs)]
+            cells += [("cor", k, f"cor:{c}") for k, c in enumerate(["clean", *ctx.conditions])]
+            for which, j, key in cells:
+                ev = done[key]
+                (isp if which == "isp" else cor)[i, j, f] = ev[metric]
+                for n in extra:  # every evaluation ever cached holds these; .get keeps odd files loadable
+                    grids[f"{which}:{n}"][i, j, f] = ev.get(n, np.nan)
+                if cls_task and "per_class_accuracy" in ev:
+                    (per_class if which == "isp" else cor_pc)[i, j, f] = ev["per_class_accuracy"]
     return SynthesisResult(
         config=asdict(cfg), task=ctx.task, metric=metric, train_configs=list(cfg.train_configs),
         test_configs=list(cfg.test_configs), conditions=ctx.conditions, isp_scores=isp, corruption_scores=cor,
         per_class=per_class, classes=list(getattr(ctx.ds, "classes", ())), seconds=seconds,
+        corruption_per_class=cor_pc, metric_grids=grids,
     )
 
 
@@ -555,7 +792,10 @@ def _run_on_dask(cfg: SynthesisConfig, cells, client):
 def _save_figures(result: SynthesisResult, out: Path) -> None:
     import matplotlib.pyplot as plt  # never switch the backend: that would stop a notebook's inline figures
 
-    fig = result.plot_grids()
-    with atomic_path(out / "grids.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    figs = {"grids.png": result.plot_grids()}
+    if result.per_class is not None and result.worst_pair()[0] in result.test_configs:
+        figs["per_class_drop.png"] = result.per_class_drop_figure()
+    for name, fig in figs.items():
+        with atomic_path(out / name) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)

@@ -125,6 +125,8 @@ def test_segmentation_end_to_end_via_cli(tmp_path, capsys):
     train = json.loads((out / "cells" / "intensity0.01" / "learned" / "fold0" / "cell.json").read_text())
     assert train["steps"] == res.steps[0, 1, 0].tolist()
     assert (out / "adjustment.png").exists()
+    assert res.final_per_class is None and res.metric_names() == ["iou", "dice"]
+    assert "| mode | final iou | final dice |" in res.to_markdown()
 
 
 # ------------------------------------------------------------------ gap and parameter bookkeeping
@@ -197,3 +199,46 @@ def test_eval_every_longer_than_training(tmp_path):
                            out=str(tmp_path), **{**TINY, "epochs": 1})
     with pytest.raises(ValueError, match="eval_every"):
         run_adjustment(cfg)
+
+
+# -- class-wise metrics (issue #12) ---------------------------------------------------------
+
+
+def test_classwise_final_metrics_equal_direct_computation(cls_run):
+    cfg, res = cls_run
+    pc = res.final_per_class
+    assert pc.shape == (2, 3, 2, 9) and res.classes[0] == "BAS"
+    np.testing.assert_allclose(res.final_metric("worst_class_accuracy"), np.nanmin(pc, -1))
+    np.testing.assert_allclose(res.final_metric("class_range"), np.nanmax(pc, -1) - np.nanmin(pc, -1))
+    np.testing.assert_allclose(res.final_metric("balanced_accuracy"), np.nanmean(pc, -1))
+    # each cell's stored final metrics agree with its per-class vector
+    cell = json.loads((A.Path(cfg.out) / "cells" / "intensity1" / "learned" / "fold1" / "cell.json").read_text())
+    np.testing.assert_allclose(cell["final_per_class"], pc[1, 1, 1])
+    assert cell["final"]["worst_class_accuracy"] == pytest.approx(np.nanmin(pc[1, 1, 1]))
+    md = res.to_markdown()
+    assert "| mode | final accuracy | final balanced accuracy | final worst class accuracy | best accuracy" in md
+    back = AdjustmentResult.load(cfg.out)
+    np.testing.assert_array_equal(back.final_per_class, pc)
+    np.testing.assert_array_equal(back.final_metric("macro_f1"), res.final_metric("macro_f1"))
+    with pytest.raises(ValueError, match="name: expected one of"):
+        res.final_metric("iou")
+
+
+def test_cells_cached_without_per_class_still_load(cls_run, tmp_path, monkeypatch):
+    cfg, res = cls_run
+    import dataclasses
+    import shutil
+
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(cfg.out, copy_dir)
+    old = copy_dir / "cells" / "intensity0.001" / "raw" / "fold0" / "cell.json"
+    rec = json.loads(old.read_text())
+    rec.pop("final_per_class")  # as written before per-class vectors were recorded
+    old.write_text(json.dumps(rec))
+    monkeypatch.setattr("rawdrift.train.fit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again = run_adjustment(dataclasses.replace(cfg, out=str(copy_dir)))
+    worst = again.final_metric("worst_class_accuracy")
+    assert np.isnan(worst[0, 2, 0]) and np.isfinite(worst[1]).all()
+    md = again.to_markdown()
+    assert " n/a |" not in md and "leave out 1 cell(s) cached before" in md  # the other fold still gives a value
+    assert "cached before" not in res.to_markdown()

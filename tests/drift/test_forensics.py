@@ -286,3 +286,64 @@ def test_errors():
         signature(_hand_made(), tolerance=-1)
     with pytest.raises(TypeError, match="result: expected a ForensicsResult"):
         signature({"records": []})
+
+
+# -- class-wise metrics (issue #12) ---------------------------------------------------------
+
+
+def test_classwise_records_equal_direct_computation(tiny_run):
+    res, out = tiny_run
+    assert res.classes == ["BAS", "EOS", "KSC", "LYA", "LYT", "MON", "NGB", "NGS", "UNC"]
+    pc = res.table("per_class_accuracy")
+    assert pc.shape == (2, 2, 9)
+    np.testing.assert_allclose(res.table("worst_class_accuracy"), np.nanmin(pc, -1))
+    np.testing.assert_allclose(res.table("balanced_accuracy"), np.nanmean(pc, -1))
+    np.testing.assert_allclose(res.table("class_range"), np.nanmax(pc, -1) - np.nanmin(pc, -1))
+    clean = np.asarray(res.clean["per_class_accuracy"], dtype=float)
+    drop = res.table("per_class_drop")
+    np.testing.assert_allclose(drop, clean - pc)
+    np.testing.assert_allclose(res.table("worst_class_drop"), np.nanmax(clean - pc, -1))
+    assert res.clean["worst_class_accuracy"] == np.nanmin(clean)
+    md = res.to_markdown()
+    assert "Who pays, at lambda=0" in md and "| bl | " in md
+    assert "worst_class_accuracy" in (out / "sweep.csv").read_text().splitlines()[0]
+    again = ForensicsResult.load(out)
+    assert again.classes == res.classes
+    np.testing.assert_array_equal(again.table("per_class_drop"), drop)
+    with pytest.raises(KeyError, match="key: 'iou' is not in the records"):
+        res.table("iou")
+
+
+def test_class_drop_figure(tiny_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res, out = tiny_run
+    assert (out / "class_drops.png").stat().st_size > 0
+    fig = res.plot_class_drops()
+    assert "lambda=0" in fig.axes[0].get_title()
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == res.classes
+    fig.canvas.draw()
+    assert np.asarray(fig.canvas.buffer_rgba())[..., :3].std() > 10
+    plt.close(fig)
+    with pytest.raises(ValueError, match="lam: expected one of"):
+        res.plot_class_drops(5.0)
+
+
+def test_cells_cached_without_per_class_are_evaluated_again_not_searched(tiny_run, tmp_path, monkeypatch):
+    res, out = tiny_run
+    import shutil
+
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(out, copy_dir)
+    cell = copy_dir / "cells" / "l2_penalty" / "all" / "lambda=0.json"
+    rec = json.loads(cell.read_text())
+    for k in FX.CLASSIFICATION_KEYS[3:]:  # as written before per-class metrics were recorded
+        rec.pop(k)
+    cell.write_text(json.dumps(rec))
+    monkeypatch.setattr(FX, "search", lambda *a, **k: (_ for _ in ()).throw(AssertionError("searched again")))
+    rerun = run_forensics(ForensicsConfig(out=str(copy_dir), **TINY))
+    np.testing.assert_allclose(rerun.table("per_class_accuracy"), res.table("per_class_accuracy"))
+    assert "per_class_accuracy" in json.loads(cell.read_text())

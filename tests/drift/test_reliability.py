@@ -471,3 +471,18 @@ def test_straddle_acquisition_samples_near_the_boundary():
     assert np.median(np.abs(a.values[5:] - 0.8)) < np.median(np.abs(b.values[5:] - 0.8))
     with pytest.raises(ValueError, match="acquisition"):
         gp_sampling(f, box, 6, 0.8, acquisition="ei")
+
+
+def test_isp_metric_agrees_with_rawdrift_metrics():
+    from rawdrift import metrics as M
+
+    rng = np.random.default_rng(3)
+    t = rng.integers(0, 5, 60)
+    t[t == 3] = 4  # class 3 absent from the targets: left out of the per-class figures
+    p = rng.integers(0, 5, 60)
+    per_class = np.array(M.per_class_accuracy(t, p, 5))
+    assert rel.isp_metric(p, t, "worst_class_accuracy") == pytest.approx(np.nanmin(per_class))
+    assert rel.isp_metric(p, t, "balanced_accuracy") == pytest.approx(np.nanmean(per_class))
+    assert rel.isp_metric(p, t, "accuracy") == pytest.approx((p == t).mean())
+    assert rel.isp_metric(p, t, "macro_f1") == pytest.approx(M.macro_f1(t, p, 5))
+    assert set(rel.ISP_METRICS) >= {"balanced_accuracy", "worst_class_accuracy", "macro_f1"}

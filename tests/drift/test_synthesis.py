@@ -84,6 +84,11 @@ def test_cli_segmentation(tmp_path, capsys):
     assert "iou" in capsys.readouterr().out
     res = SynthesisResult.load(tmp_path)
     assert res.task == "segmentation" and res.isp_scores.shape == (1, 2, 2)
+    # segmentation keeps IoU and Dice, no per-class parts
+    assert res.per_class is None and res.metric_names() == ["iou", "dice"]
+    assert res.metric_grid("dice", "cor").shape == (1, 2, 2) and "| cells | iou | dice |" in res.to_markdown()
+    assert (tmp_path / "classwise.csv").read_text().startswith('"grid","train","test","fold","iou","dice"')
+    assert not (tmp_path / "per_class_drop.png").exists()
 
 
 @pytest.mark.slow
@@ -112,3 +117,107 @@ def test_assemble_names_missing_cells(tmp_path):
 
     with pytest.raises(FileNotFoundError, match=r"grid cell \(bi,s,ga, fold 0\) has not been run"):
         assemble(SynthesisConfig(out=str(tmp_path), **TINY))
+
+
+# -- class-wise metrics (issue #12) ---------------------------------------------------------
+
+
+def test_classwise_grids_equal_direct_computation_from_per_class(tiny_run):
+    res, out = tiny_run
+    pc, cpc = res.per_class_grid("isp"), res.per_class_grid("cor")
+    assert cpc.shape == (2, 5, 2, 9)
+    # the clean corruption column is the diagonal cell: same model, same views
+    np.testing.assert_allclose(cpc[1, 0], pc[1, 1])
+    worst = res.metric_grid("worst_class_accuracy")
+    np.testing.assert_allclose(worst, np.nanmin(pc, axis=-1))
+    np.testing.assert_allclose(res.metric_grid("class_range", "cor"), np.nanmax(cpc, -1) - np.nanmin(cpc, -1))
+    np.testing.assert_allclose(res.metric_grid("class_std"), np.nanstd(pc, -1))
+    np.testing.assert_allclose(res.metric_grid("balanced_accuracy"), np.nanmean(pc, -1))
+    f1 = res.metric_grid("macro_f1", "cor")
+    assert f1.shape == res.corruption_scores.shape and np.isfinite(f1).all()
+    # drop relative to the training configuration: diagonal minus cell, per fold and class
+    drop = res.per_class_drop("isp")
+    diag = pc[1, res.test_configs.index("ma,u,me")]
+    np.testing.assert_allclose(drop[1, 2], diag - pc[1, 2])
+    np.testing.assert_allclose(drop[1, 1][~np.isnan(diag)], 0)
+    np.testing.assert_allclose(res.per_class_drop("cor")[0, 3], cpc[0, 0] - cpc[0, 3])
+    np.testing.assert_allclose(res.metric_grid("worst_class_drop"), np.nanmax(drop, -1))
+    with pytest.raises(ValueError, match="name: expected one of"):
+        res.metric_grid("iou")
+
+
+def test_classwise_summary_markdown_csv_and_round_trip(tiny_run, tmp_path):
+    res, out = tiny_run
+    rows = res.classwise_summary()
+    assert [r["cells"] for r in rows] == ["ISP: training configuration", "ISP: other configurations",
+                                         "corruptions: clean", "corruptions: corrupted"]
+    train_worst = res.metric_grid("worst_class_accuracy")[[0, 1], [0, 1]].mean(1).mean()
+    assert rows[0]["worst_class_accuracy"] == pytest.approx(train_worst)
+    assert rows[0]["worst_class_drop"] == pytest.approx(0.0)
+    assert res.summary().classwise == rows and "worst_class_accuracy" in res.summary().to_text()
+    md = res.to_markdown()
+    assert "| cells | accuracy | balanced accuracy | macro f1 | worst class accuracy" in md
+    assert "The class that pays most there:" in md
+    csv = (out / "classwise.csv").read_text().splitlines()
+    assert len(csv) == 1 + 2 * 2 * (3 + 5) and '"acc BAS"' in csv[0] and '"drop UNC"' in csv[0]
+    again = SynthesisResult.load(out)
+    np.testing.assert_array_equal(again.corruption_per_class, res.corruption_per_class)
+    assert set(again.metric_grids) == {"isp:balanced_accuracy", "isp:macro_f1", "cor:balanced_accuracy",
+                                       "cor:macro_f1"}
+    np.testing.assert_array_equal(again.metric_grid("macro_f1"), res.metric_grid("macro_f1"))
+    assert again.to_markdown().rsplit("Wall", 1)[0] == res.to_markdown().rsplit("Wall", 1)[0]  # rerun: new time
+    # a result saved before the class-wise fields existed still loads and reports what it can
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    with np.load(old / "grid.npz") as z:
+        np.savez(old / "grid.npz", isp_scores=z["isp_scores"], corruption_scores=z["corruption_scores"],
+                 per_class=z["per_class"])
+    legacy = SynthesisResult.load(old)
+    assert legacy.corruption_per_class is None and legacy.metric_grids == {}
+    np.testing.assert_allclose(legacy.metric_grid("worst_class_accuracy"), res.metric_grid("worst_class_accuracy"))
+    assert np.isnan(legacy.classwise_summary()[3]["worst_class_accuracy"])
+    assert "balanced_accuracy" not in legacy.metric_names() and legacy.to_markdown()
+
+
+def test_per_class_drop_figure(tiny_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res, out = tiny_run
+    assert (out / "per_class_drop.png").stat().st_size > 0
+    fig = res.per_class_drop_figure()
+    tr, te, _ = res.worst_pair()
+    assert f"trained on {tr}, tested on {te}" == fig.axes[0].get_title()
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == res.classes
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+    assert img.std() > 10  # not blank
+    plt.close(fig)
+    with pytest.raises(ValueError, match="test_config: expected one of"):
+        res.per_class_drop_figure("bi,s,ga", "xx")
+
+
+def test_a_class_without_test_samples_stays_blank_and_quiet(tiny_run):
+    import dataclasses
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res, _ = tiny_run
+    pc = res.per_class.copy()
+    pc[..., 0] = np.nan  # class 0 absent from every test fold
+    gone = dataclasses.replace(res, per_class=pc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = gone.per_class_drop_figure()
+        gone.to_markdown()
+    assert np.isnan(gone.per_class_drop("isp")[..., 0]).all()
+    np.testing.assert_allclose(gone.metric_grid("worst_class_accuracy"), np.nanmin(pc[..., 1:], -1))
+    plt.close(fig)
