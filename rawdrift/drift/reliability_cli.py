@@ -77,7 +77,7 @@ def _isp_oracle(args, box):
     except ImportError as err:
         raise ValueError(f"--oracle isp needs rawdrift's data and models packages ({err})") from None
     from ..isp.pipeline import Pipeline
-    from .reliability import isp_oracle
+    from .reliability import isp_oracle, with_normalization
 
     ck = torch.load(path, map_location="cpu", weights_only=False)
     state = ck.get("model", ck) if isinstance(ck, dict) else ck
@@ -100,26 +100,9 @@ def _isp_oracle(args, box):
 
         norm = normalization_for(args.normalize, args.dataset)
     if norm is not None:
-        model = _Normalized(model, *norm)
+        model = with_normalization(model, *norm)
     return isp_oracle(model, pipeline, raw, targets, box, metric=args.metric, batch_size=args.batch_size,
                       device=args.device)
-
-
-def _Normalized(model, mean, std):
-    import torch
-    from torch import nn
-
-    class Normalized(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, 3, 1, 1))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, 3, 1, 1))
-
-        def forward(self, v):
-            return self.model((v - self.mean) / self.std)
-
-    return Normalized()
 
 
 def main(args) -> int:
