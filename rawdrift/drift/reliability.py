@@ -1387,6 +1387,25 @@ _NEUTRAL = {"exposure": 1.0, "black_level_offset": 0.0, "wb_r": 1.0, "wb_g": 1.0
             "sharpen": 1.0, "blur_sigma": 0.5}
 
 
+#: Sizes of the book chapter per preset: ``oracle`` goes to :func:`trained_isp_oracle`, ``run`` to
+#: :class:`ReliabilityConfig`, ``sweep`` overrides ``run`` for the explorer's threshold sweep.
+CHAPTER_SETTINGS = {
+    "ci": dict(oracle=dict(epochs=4, n_verify=None),
+               run=dict(points_per_dim=8, budgets=(10, 20), seeds=(0,), n_init=4, n_candidates=500,
+                        rebalancers=("none", "smote", "smote_gp"),
+                        classifiers=("decision_tree", "random_forest", "logistic_regression")),
+               sweep=dict(rebalancers=("smote_gp",), classifiers=("random_forest",))),
+    "lab": dict(oracle=dict(epochs=None, n_verify=128),
+                run=dict(points_per_dim=16, budgets=(15, 30, 60), seeds=(0, 1, 2), n_init=5, n_candidates=2000,
+                         rebalancers=("none", "random_over", "smote", "smote_gp"), classifiers=CLASSIFIERS),
+                sweep=dict(seeds=(0,), rebalancers=("smote_gp",), classifiers=("random_forest",))),
+    "paper": dict(oracle=dict(epochs=None, n_verify=None),
+                  run=dict(points_per_dim=32, budgets=(100, 300, 600), seeds=(0, 1, 2), n_init=10,
+                           n_candidates=2000, rebalancers=REBALANCERS, classifiers=CLASSIFIERS),
+                  sweep=dict(seeds=(0,), rebalancers=("smote_gp",), classifiers=("random_forest",))),
+}
+
+
 def with_normalization(model, mean, std):
     """``model`` preceded by per-channel normalisation ``(v - mean) / std`` (an ``nn.Module``).
 
@@ -1705,9 +1724,11 @@ def explore_reliability(runs, *, classifier: str | None = None, rebalancer: str 
 
     def render(_=None):
         r = runs[h.value]
-        rows = [x for x in r.table() if x["budget"] == budget.value and x["rebalancer"] == _pick(
-            r.config.rebalancers, rebalancer, "rebalancer")]
-        text.value = "; ".join(f"<b>{x['sampler']}</b>: F1 {x['f1']:.3f} (mean over classifiers)" for x in rows)
+        c = r.config
+        reb, clf = _pick(c.rebalancers, rebalancer, "rebalancer"), _pick(c.classifiers, classifier, "classifier")
+        text.value = f"h = {h.value:g}, budget {budget.value}, {clf} + {reb}: " + "; ".join(
+            f"<b>{s}</b> F1 {r.rows[_row_index(r, c.seeds[0], s, budget.value, reb, clf)]['f1']:.3f}"
+            for s in c.samplers)
         image.value = _png(reliability_figure(runs, h.value, budget.value, classifier=classifier,
                                               rebalancer=rebalancer, mark=mark))
 
