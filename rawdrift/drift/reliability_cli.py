@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--axis", action="append", default=None, metavar="NAME=LOW:HIGH",
                    help=f"isp: one axis of the box (repeatable; default {' '.join(DEFAULT_ISP_AXES)})")
     p.add_argument("--normalize", default="auto", help="isp: view normalisation before the model (auto|none|...)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="isp: the model sees the centre CROP x CROP of each view (default: the preset's training "
+                        "size when smaller than the raw images; 0: the whole view)")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=64)
 
@@ -101,8 +104,14 @@ def _isp_oracle(args, box):
         norm = normalization_for(args.normalize, args.dataset)
     if norm is not None:
         model = with_normalization(model, *norm)
+    crop = args.crop
+    if crop is None:
+        from ..presets import get_preset
+
+        size = get_preset(args.preset).size
+        crop = size if size < min(raw.shape[-2:]) else 0
     return isp_oracle(model, pipeline, raw, targets, box, metric=args.metric, batch_size=args.batch_size,
-                      device=args.device)
+                      device=args.device, crop=crop or None)
 
 
 def main(args) -> int:
