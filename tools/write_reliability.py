@@ -108,7 +108,7 @@ cfg = ReliabilityConfig(preset=PRESET, box=CHAPTER_BOX, h=H, metric=oracle.metri
 result = cached_reliability(cfg, oracle)
 print(f"h = {H}; dense grid: {len(result.truth)} configurations; "
       f"minority = {'reliable' if result.minority_reliable else 'failing'} side, "
-      f"{result.grid_labels.mean():.1%} of the grid; oracle evaluations this session: {oracle.calls}")
+      f"{result.grid_labels.mean():.1%} of the grid")
 """),
         md("""
 `cached_reliability` runs the whole experiment (ground truth, every sampler, rebalancer,
@@ -140,7 +140,10 @@ Markdown(markdown_table(result.positives_table(), ["sampler", "budget", "n_posit
 SMOTE interpolates between real minority points; SMOTE-GP keeps only those where a GP fitted to
 the real minority points is confident. The table counts, per sampler and budget, the synthetic
 points generated and kept, and how many of the kept ones truly lie in the minority region (their
-label on the nearest point of the dense ground-truth grid).
+label on the nearest point of the dense ground-truth grid). SMOTE-GP's threshold is the seed
+paper's $v = 0.005$, in units of the variance of the standardised metric values. With only a
+handful of real minority points the GP is unsure almost everywhere, and SMOTE-GP may keep no
+synthetic point at all; it then trains on the real samples alone, exactly like no rebalancing.
 """),
         code("""
 syn = [r for r in result.synthetic_table() if r["rebalancer"] in ("smote", "smote_gp")]
