@@ -879,7 +879,8 @@ class ReliabilityResult:
                          ("f1",))
         out: dict[tuple, dict] = {}
         for r in rows:
-            row = out.setdefault((r["sampler"], r["rebalancer"]), {"sampler": r["sampler"], "rebalancer": r["rebalancer"]})
+            row = out.setdefault((r["sampler"], r["rebalancer"]),
+                                 {"sampler": r["sampler"], "rebalancer": r["rebalancer"]})
             row[r["classifier"]] = r["f1"]
         for row in out.values():
             row["mean"] = float(np.mean([row[k] for k in self.config.classifiers]))
@@ -1595,7 +1596,8 @@ def trained_isp_oracle(dataset: str = "synthetic-microscopy", box: ParameterBox 
     return ModelOracle(f, box, metric, default_point(box, default), info)
 
 
-def cached_reliability(config: ReliabilityConfig, f: Oracle | None = None, progress: bool = False) -> ReliabilityResult:
+def cached_reliability(config: ReliabilityConfig, f: Oracle | None = None,
+                       progress: bool = False) -> ReliabilityResult:
     """:func:`run_reliability`, or the result saved under ``config.out`` if it was made with the same settings.
 
     The settings compared include ``config.oracle``, a label of the oracle: give each oracle
