@@ -129,3 +129,49 @@ def test_synthesis_cell_figure_default_is_worst_pair(fake_result, tiny_data):
     assert title.startswith("accuracy 0.400 +- 0.100 over 2 folds") and "on bi,s,ga itself 0.900" in title
     assert [a.get_title() for a in fig.axes[:2]] == ["A: trained on bi,s,ga", "B: tested on me,s,me"]
     plt.close(fig)
+
+
+# -- reliability maps ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reliability_runs(tmp_path_factory):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("imblearn")
+    from rawdrift.drift import reliability as rel
+
+    f, box = rel.analytic_oracle(2)
+    cfg = rel.ReliabilityConfig(preset="ci", box=box, points_per_dim=6, budgets=(6, 12), seeds=(0,),
+                                rebalancers=("smote_gp",), classifiers=("random_forest",), n_candidates=100,
+                                oracle="toy", out=tmp_path_factory.mktemp("rel"))
+    return rel.reliability_sweep(cfg, rel.MemoOracle(f), [0.7, 0.8, 0.9])
+
+
+def test_explore_reliability_shows_its_static_figure_and_reacts(reliability_runs):
+    from rawdrift.drift.reliability import explore_reliability, reliability_figure
+    from rawdrift.widgets import _png
+
+    box = explore_reliability(reliability_runs, mark=(1.0, 2.2))
+    (image,) = _find(box, "Image")
+    assert bytes(image.value) == _png(reliability_figure(reliability_runs, mark=(1.0, 2.2)))
+    sliders = {s.description: s for s in _find(box, "SelectionSlider")}
+    assert set(sliders) == {"h", "budget"}
+    assert sliders["h"].value == 0.8 and sliders["budget"].value == 12
+    seen = {bytes(image.value)}
+    sliders["h"].value = 0.9
+    assert bytes(image.value) not in seen
+    seen.add(bytes(image.value))
+    sliders["budget"].value = 6
+    assert bytes(image.value) not in seen
+    assert bytes(image.value) == _png(reliability_figure(reliability_runs, 0.9, 6, mark=(1.0, 2.2)))
+    (text,) = _find(box, "HTML")
+    assert "h = 0.9, budget 6" in text.value
+
+
+def test_reliability_static_figure_is_not_blank(reliability_runs):
+    from rawdrift.drift.reliability import reliability_figure
+
+    fig = reliability_figure(reliability_runs)
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float)
+    assert pixels.std() > 10
+    plt.close(fig)

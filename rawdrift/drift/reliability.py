@@ -868,6 +868,24 @@ class ReliabilityResult:
             r["precision"] = r["kept_minority"] / r["kept"] if r["kept"] else float("nan")
         return rows
 
+    def classifier_table(self, budget: int | None = None) -> list[dict]:
+        """Minority F1 per classifier (columns) for each (sampler, rebalancer), mean over seeds, at ``budget``.
+
+        Default budget: the largest. The column ``mean`` averages over the classifiers (Table 3 of the paper).
+        """
+        budget = max(self.config.budgets) if budget is None else budget
+        check_choice(budget, self.config.budgets, "budget")
+        rows = aggregate([r for r in self.rows if r["budget"] == budget], ("sampler", "rebalancer", "classifier"),
+                         ("f1",))
+        out: dict[tuple, dict] = {}
+        for r in rows:
+            row = out.setdefault((r["sampler"], r["rebalancer"]),
+                                 {"sampler": r["sampler"], "rebalancer": r["rebalancer"]})
+            row[r["classifier"]] = r["f1"]
+        for row in out.values():
+            row["mean"] = float(np.mean([row[k] for k in self.config.classifiers]))
+        return list(out.values())
+
     def to_markdown(self) -> str:
         c = self.config
         side = "reliable" if self.minority_reliable else "failing"
@@ -1023,6 +1041,47 @@ def _pick(values, preferred, name):
     return "random_forest" if "random_forest" in values else values[0]
 
 
+def _row_index(result, seed, sampler, budget, rebalancer, classifier) -> int:
+    return next(k for k, r in enumerate(result.rows) if r["seed"] == seed and r["sampler"] == sampler
+                and r["budget"] == budget and r["rebalancer"] == rebalancer and r["classifier"] == classifier)
+
+
+def _map_slice(result: ReliabilityResult, dims=(0, 1), slice_at=None) -> dict:
+    """A 2-D slice of the dense grid: the truth on it, a function slicing grid arrays, axes and extent.
+
+    Rows of the 2-D arrays follow ``dims[0]`` (x), columns ``dims[1]`` (y); images are drawn transposed.
+    """
+    c = result.config
+    box = c.box
+    if box.d < 2:
+        raise ValueError("result: a map needs a box with at least 2 dimensions")
+    if (len(dims) != 2 or dims[0] == dims[1]
+            or not all(isinstance(i, (int, np.integer)) and 0 <= i < box.d for i in dims)):
+        raise ValueError(f"dims: expected two different axis indices in [0, {box.d}), got {dims!r}")
+    shape = box.grid_shape(c.points_per_dim)
+    axes = box.axes(c.points_per_dim)
+    if slice_at is None:
+        at = np.unravel_index(int(np.argmax(result.truth)), shape)
+    else:
+        sa = np.asarray(slice_at, dtype=np.float64).reshape(-1)
+        if sa.shape != (box.d,):
+            raise ValueError(f"slice_at: expected {box.d} values (one per axis), got {sa.size}")
+        at = tuple(int(np.argmin(np.abs(axes[i] - sa[i]))) for i in range(box.d))
+    index = tuple(slice(None) if i in dims else at[i] for i in range(box.d))
+
+    def take(flat):
+        a = np.asarray(flat).reshape(shape)[index]
+        return a.T if dims[0] > dims[1] else a
+
+    def edges(a):
+        step = (a[-1] - a[0]) / (len(a) - 1)
+        return a[0] - step / 2, a[-1] + step / 2
+
+    a0, a1 = axes[dims[0]], axes[dims[1]]
+    return {"truth": take(result.truth), "take": take, "a0": a0, "a1": a1, "at": at, "axes": axes,
+            "extent": (*edges(a0), *edges(a1))}
+
+
 def plot_map(result: ReliabilityResult, dims: tuple[int, int] = (0, 1), slice_at=None, *, sampler: str | None = None,
              rebalancer: str | None = None, classifier: str | None = None, budget: int | None = None,
              seed: int | None = None):
@@ -1045,11 +1104,7 @@ def plot_map(result: ReliabilityResult, dims: tuple[int, int] = (0, 1), slice_at
 
     c = result.config
     box = c.box
-    if box.d < 2:
-        raise ValueError("result: a map needs a box with at least 2 dimensions")
-    if (len(dims) != 2 or dims[0] == dims[1]
-            or not all(isinstance(i, (int, np.integer)) and 0 <= i < box.d for i in dims)):
-        raise ValueError(f"dims: expected two different axis indices in [0, {box.d}), got {dims!r}")
+    sl = _map_slice(result, dims, slice_at)
     sampler = sampler or c.samplers[-1]
     check_choice(sampler, c.samplers, "sampler")
     rebalancer = _pick(c.rebalancers, rebalancer, "rebalancer")
@@ -1058,31 +1113,9 @@ def plot_map(result: ReliabilityResult, dims: tuple[int, int] = (0, 1), slice_at
     check_choice(budget, c.budgets, "budget")
     seed = seed if seed is not None else c.seeds[0]
     check_choice(seed, c.seeds, "seed")
-    shape = box.grid_shape(c.points_per_dim)
-    axes = box.axes(c.points_per_dim)
-    truth = result.truth.reshape(shape)
-    if slice_at is None:
-        at = np.unravel_index(int(np.argmax(result.truth)), shape)
-    else:
-        sa = np.asarray(slice_at, dtype=np.float64).reshape(-1)
-        if sa.shape != (box.d,):
-            raise ValueError(f"slice_at: expected {box.d} values (one per axis), got {sa.size}")
-        at = tuple(int(np.argmin(np.abs(axes[i] - sa[i]))) for i in range(box.d))
-    index = tuple(slice(None) if i in dims else at[i] for i in range(box.d))
-    i = next(k for k, r in enumerate(result.rows) if r["seed"] == seed and r["sampler"] == sampler
-             and r["budget"] == budget and r["rebalancer"] == rebalancer and r["classifier"] == classifier)
-    pred = result.predictions[i].reshape(shape)
-    t2, p2 = truth[index], pred[index]
-    if dims[0] > dims[1]:
-        t2, p2 = t2.T, p2.T
-    # rows of t2/p2 follow dims[0] (x), columns dims[1] (y); images are drawn transposed
-    a0, a1 = axes[dims[0]], axes[dims[1]]
-
-    def edges(a):
-        step = (a[-1] - a[0]) / (len(a) - 1)
-        return a[0] - step / 2, a[-1] + step / 2
-
-    ext = (*edges(a0), *edges(a1))
+    i = _row_index(result, seed, sampler, budget, rebalancer, classifier)
+    t2, p2 = sl["truth"], sl["take"](result.predictions[i])
+    a0, a1, ext, at, axes = sl["a0"], sl["a1"], sl["extent"], sl["at"], sl["axes"]
     s = result.samples[f"{sampler}/{seed}"].head(budget)
     pos = (s.values >= c.h) == result.minority_reliable
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4), constrained_layout=True)
@@ -1182,23 +1215,26 @@ def isp_metric(pred, targets, metric: str = "accuracy", n_classes: int | None = 
     """Accuracy, balanced accuracy (mean per-class recall), worst-class accuracy or macro-F1 of
     predicted labels, as computed by :func:`rawdrift.metrics.classification_metrics`.
 
-    Per-class figures use the classes present in ``targets``.
+    Computed by :func:`rawdrift.metrics.classification_metrics`; per-class figures use the
+    classes present in ``targets`` (``n_classes`` only fixes the size of the confusion matrix).
 
     >>> isp_metric([0, 1, 1, 1], [0, 0, 1, 1], "worst_class_accuracy")
     0.5
     """
-    from .. import metrics as M
+    from ..metrics import classification_metrics as task_metrics
 
     check_choice(metric, ISP_METRICS, "metric")
-    p = np.asarray(pred).reshape(-1)
-    t = np.asarray(targets).reshape(-1)
+    p = np.asarray(pred).reshape(-1).astype(np.int64)
+    t = np.asarray(targets).reshape(-1).astype(np.int64)
     if p.shape != t.shape:
         raise ValueError(f"pred: expected {t.size} predictions, got {p.size}")
-    return float(M.classification_metrics(t, p, n_classes)[metric])
+    if n_classes is not None:
+        check_int(n_classes, "n_classes", minimum=1)
+    return float(task_metrics(t, p, n_classes)[metric])
 
 
 def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "accuracy",
-               batch_size: int = 64, device="cpu") -> Oracle:
+               batch_size: int = 64, device="cpu", crop: int | None = None) -> Oracle:
     """The oracle ``f(C)``: the task model's metric on ``raw`` rendered with each parameter point.
 
     Args:
@@ -1219,6 +1255,8 @@ def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "
             ``worst_class_accuracy``, ``macro_f1``).
         batch_size: views rendered and classified at once.
         device: torch device for rendering and the model.
+        crop: if given, the model sees the centre ``crop`` x ``crop`` of each rendered view (at an
+            even offset, as the training engine crops), e.g. the size it was trained on.
     Returns:
         ``f(C (n, d)) -> (n,)``; each point restores the pipeline's original values first.
     """
@@ -1251,6 +1289,11 @@ def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "
     t = np.asarray(targets.cpu() if hasattr(targets, "cpu") else targets).reshape(-1)
     if len(t) != len(raw):
         raise ValueError(f"targets: expected {len(raw)} labels (one per raw image), got {len(t)}")
+    if crop is not None:
+        check_int(crop, "crop", minimum=1)
+        if crop > min(raw.shape[-2:]):
+            raise ValueError(f"crop: expected at most {min(raw.shape[-2:])} (the raw size), got {crop}")
+    oy, ox = (2 * (((n - crop) // 2) // 2) for n in raw.shape[-2:]) if crop is not None else (0, 0)
     pipeline = pipeline.to(dev).eval()
     model = model.to(dev).eval()
     tensors = dict(pipeline.named_parameters())
@@ -1323,6 +1366,8 @@ def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "
                             bl = torch.zeros((), dtype=x.dtype, device=dev)
                         x = (bl + gain * (x - bl)).clamp(0, 1)
                     view = pipeline(x)
+                    if crop is not None:
+                        view = view[..., oy:oy + crop, ox:ox + crop]
                     preds.append(model(view).argmax(dim=1).cpu())
                 out[j] = isp_metric(torch.cat(preds).numpy(), t, metric)
             for k, v in tensors.items():
@@ -1330,3 +1375,368 @@ def isp_oracle(model, pipeline, raw, targets, box: ParameterBox, metric: str = "
         return out
 
     return f
+
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. A trained model's reliability map (the book chapter): oracle, cached runs, explorer
+# ---------------------------------------------------------------------------------------------
+
+#: The chapter's box: a digital exposure gain on the raw signal and the gamma of the GC stage.
+CHAPTER_BOX = ParameterBox(("exposure", "gamma"), (0.1, 1.0), (2.0, 4.0))
+
+#: Values of the :data:`ISP_PARAMETERS` axes that leave the pipeline as it is (``gamma``: the camera's).
+_NEUTRAL = {"exposure": 1.0, "black_level_offset": 0.0, "wb_r": 1.0, "wb_g": 1.0, "wb_b": 1.0, "wb_scale": 1.0,
+            "sharpen": 1.0, "blur_sigma": 0.5}
+
+
+#: Sizes of the book chapter per preset: ``oracle`` goes to :func:`trained_isp_oracle`, ``run`` to
+#: :class:`ReliabilityConfig`, ``sweep`` overrides ``run`` for the explorer's threshold sweep.
+CHAPTER_SETTINGS = {
+    "ci": dict(oracle=dict(epochs=4, n_verify=None),
+               run=dict(points_per_dim=8, budgets=(10, 20), seeds=(0,), n_init=4, n_candidates=500,
+                        rebalancers=("none", "smote", "smote_gp"),
+                        classifiers=("decision_tree", "random_forest", "logistic_regression")),
+               sweep=dict(rebalancers=("smote_gp",), classifiers=("random_forest",))),
+    "lab": dict(oracle=dict(epochs=None, n_verify=128),
+                run=dict(points_per_dim=16, budgets=(15, 30, 60), seeds=(0, 1, 2), n_init=5, n_candidates=2000,
+                         rebalancers=("none", "random_over", "smote", "smote_gp"), classifiers=CLASSIFIERS),
+                sweep=dict(seeds=(0,), rebalancers=("smote_gp",), classifiers=("random_forest",))),
+    "paper": dict(oracle=dict(epochs=None, n_verify=None),
+                  run=dict(points_per_dim=32, budgets=(100, 300, 600), seeds=(0, 1, 2), n_init=10,
+                           n_candidates=2000, rebalancers=REBALANCERS, classifiers=CLASSIFIERS),
+                  sweep=dict(seeds=(0,), rebalancers=("smote_gp",), classifiers=("random_forest",))),
+}
+
+
+def with_normalization(model, mean, std):
+    """``model`` preceded by per-channel normalisation ``(v - mean) / std`` (an ``nn.Module``).
+
+    Task models are trained on normalised views (:func:`rawdrift.train.normalization_for`);
+    the oracle renders views in [0, 1], so it scores the model through this wrapper.
+    """
+    import torch
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch nn.Module, got {type(model).__name__}")
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+    if mean_t.shape != (3,) or std_t.shape != (3,):
+        raise ValueError(f"mean, std: expected 3 values each, got {mean_t.numel()} and {std_t.numel()}")
+    if not bool((std_t > 0).all()):
+        raise ValueError(f"std: expected positive values, got {std_t.tolist()}")
+
+    class Normalized(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.register_buffer("mean", mean_t.reshape(1, 3, 1, 1))
+            self.register_buffer("std", std_t.reshape(1, 3, 1, 1))
+
+        def forward(self, v):
+            return self.model((v - self.mean) / self.std)
+
+    return Normalized()
+
+
+class MemoOracle:
+    """An oracle that remembers every point it has evaluated (exact match of the coordinates).
+
+    A sweep over ``h`` evaluates the same dense grid and, for random sampling, the same
+    points (they do not depend on ``h``) again; through this wrapper only new points cost
+    model evaluations. ``calls`` counts the points actually passed to ``f``.
+
+    >>> m = MemoOracle(lambda C: C.sum(axis=1))
+    >>> m([[1.0, 2.0], [1.0, 2.0]]).tolist(), m([[1.0, 2.0]]).tolist(), m.calls
+    ([3.0, 3.0], [3.0], 1)
+    """
+
+    def __init__(self, f: Oracle):
+        if not callable(f):
+            raise TypeError(f"f: expected a callable oracle f(C) -> values, got {type(f).__name__}")
+        self.f = f
+        self.memo: dict[bytes, float] = {}
+        self.calls = 0
+
+    def __call__(self, C) -> np.ndarray:
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        if C.ndim != 2:
+            raise ValueError(f"C: expected an array (n, d), got shape {C.shape}")
+        keys = [row.tobytes() for row in C]
+        todo = {k: i for i, k in enumerate(keys) if k not in self.memo}
+        if todo:
+            idx = list(todo.values())
+            vals = _call_oracle(self.f, C[idx])
+            self.memo.update(zip(todo, vals.tolist()))
+            self.calls += len(idx)
+        return np.array([self.memo[k] for k in keys], dtype=np.float64)
+
+
+class ModelOracle(MemoOracle):
+    """The oracle of :func:`trained_isp_oracle`: a memoising ``f(C)`` plus what it measures.
+
+    Attributes:
+        box: the parameter box.
+        metric: ``accuracy``, ``balanced_accuracy`` or ``worst_class_accuracy``.
+        default_point: ``(d,)`` the box coordinates of the training pipeline (``None`` where unknown).
+        clean: the metric on the training pipeline's own views (``f`` at ``default_point``).
+        info: dataset, preset, sizes and the model's training summary.
+        label: a string naming the oracle (stored in :class:`ReliabilityConfig.oracle` for caching).
+    """
+
+    def __init__(self, f, box, metric, default_point, info):
+        super().__init__(f)
+        self.box, self.metric, self.info = box, metric, info
+        self.default_point = default_point
+        self.clean = float(self(default_point[None])[0]) if default_point is not None else float("nan")
+        self.label = ("isp:{dataset}:{preset}:seed{seed}:epochs{epochs}:verify{n_verify}:{metric}"
+                      .format(metric=metric, **info))
+
+
+def default_point(box: ParameterBox, pipeline) -> np.ndarray | None:
+    """Box coordinates at which :func:`isp_oracle` leaves ``pipeline`` unchanged, or ``None``.
+
+    Named axes take their neutral values (``exposure`` 1, ``gamma`` the pipeline's own,
+    ``blur_sigma`` 0.5, ...); raw parameter names their current (scalar) value.
+    """
+    tensors = dict(pipeline.named_parameters())
+    tensors.update(dict(pipeline.named_buffers()))
+    out = []
+    for name in box.names:
+        if name in _NEUTRAL:
+            out.append(_NEUTRAL[name])
+            continue
+        base, idx = _parse_param_name(_PARAM_ALIASES.get(name, name))
+        t = tensors.get(base)
+        if t is None:
+            return None
+        t = t.detach()
+        t = t[idx] if idx is not None else t
+        if t.numel() != 1:
+            return None
+        out.append(float(t.reshape(())))
+    return np.asarray(out, dtype=np.float64)
+
+
+def trained_isp_oracle(dataset: str = "synthetic-microscopy", box: ParameterBox | None = None, *,
+                       preset: str | None = None, out=None, metric: str = "accuracy", n_verify: int | None = None,
+                       epochs: int | None = None, seed: int = 0, device="cpu", batch_size: int = 64,
+                       progress: bool = False) -> ModelOracle:
+    """Train (or load) a classifier on the default ISP's views; return the oracle of its reliability map.
+
+    The first fold of a stratified split (the preset's ``folds``) trains a ResNet-18 with
+    :func:`rawdrift.train.fit` on views of the frozen default ``Pipeline.parametrized``
+    (``epochs``: default the preset's). The model is cached as ``out/model.pt`` (atomic;
+    the resume checkpoint is deleted afterwards) and reused. The verification set is
+    ``n_verify`` images of the held-out fold (default: all, in a seeded random order), and
+    ``f(c)`` is the metric of the model on them rendered through configuration ``c`` by the
+    torch ISP (:func:`isp_oracle`, centre crop of the training size).
+
+    Args:
+        dataset: a classification dataset of :func:`rawdrift.data.get_dataset`.
+        box: the axes (default :data:`CHAPTER_BOX`: exposure and gamma).
+        preset: sizes (default ``$RAWDRIFT_PRESET``, else ``lab``).
+        out: cache directory (default ``rawdrift.io.cache_dir("reliability-model", dataset-preset-...)``).
+        metric: ``accuracy``, ``balanced_accuracy`` or ``worst_class_accuracy`` (:data:`ISP_METRICS`).
+        n_verify, epochs, seed, device, batch_size, progress: as named.
+    """
+    import torch
+    from torch import nn
+
+    from .. import train as T
+    from ..data import get_dataset
+    from ..data.base import stratified_kfold
+    from ..device import pick_device
+    from ..io import atomic_path, cache_dir
+    from ..isp.pipeline import Pipeline
+    from ..presets import default_preset_name, get_preset
+    from .views import ViewSet, render_views
+
+    box = CHAPTER_BOX if box is None else box
+    if not isinstance(box, ParameterBox):
+        raise TypeError(f"box: expected a ParameterBox, got {type(box).__name__}")
+    check_choice(metric, ISP_METRICS, "metric")
+    if n_verify is not None:
+        check_int(n_verify, "n_verify", minimum=1)
+    preset = preset or default_preset_name()
+    dev = pick_device(device) if isinstance(device, str) else torch.device(device)
+    ds = get_dataset(dataset, preset=preset, seed=seed)
+    if ds.task != "classification":
+        raise ValueError(f"dataset: the oracle scores classifiers; {dataset} is a {ds.task} dataset")
+    tcfg = T.TrainConfig(task="classification", preset=preset, epochs=epochs, seed=seed, device=str(dev),
+                         progress=progress).resolved("classification")
+    tr_idx, te_idx = stratified_kfold(ds.targets, get_preset(preset).folds, seed)[0]
+    out = Path(out) if out is not None else cache_dir("reliability-model", f"{dataset}-{preset}-seed{seed}-"
+                                                                            f"epochs{tcfg.epochs}")
+    default = Pipeline.parametrized(ds.camera, device=dev).freeze()
+    model = T.build_task_model(tcfg, num_classes=len(ds.classes)).to(dev)
+    path = out / "model.pt"
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location=dev, weights_only=True))
+    else:
+        views = ViewSet(render_views(ds.raw_tensor().to(dev), default), ds)
+        ckpt = out / "checkpoint"
+        res = T.fit(model, nn.Identity(), (views, tr_idx), (views, te_idx), replace(tcfg, checkpoint_dir=str(ckpt)))
+        model.load_state_dict(res.model_state)
+        with atomic_path(path) as tmp:
+            torch.save(res.model_state, tmp)
+        write_json(out / "train.json", res.summary())
+        T.discard_checkpoint(ckpt)
+        del views
+    model.eval()
+    order = np.random.default_rng(seed).permutation(np.asarray(te_idx))
+    verify = np.sort(order[: (n_verify or len(order))])
+    raw = ds.raw_tensor(verify.tolist())
+    targets = np.asarray(ds.targets)[verify]
+    norm = T.normalization_for(tcfg.normalize, ds.name)
+    scored = model if norm is None else with_normalization(model, *norm)
+    f = isp_oracle(scored, default, raw, targets, box, metric=metric, batch_size=batch_size, device=dev,
+                   crop=tcfg.size)
+    info = {"dataset": dataset, "preset": preset, "seed": seed, "epochs": tcfg.epochs, "n_verify": len(verify),
+            "size": tcfg.size, "n_train": len(tr_idx), "model": str(path)}
+    return ModelOracle(f, box, metric, default_point(box, default), info)
+
+
+def cached_reliability(config: ReliabilityConfig, f: Oracle | None = None,
+                       progress: bool = False) -> ReliabilityResult:
+    """:func:`run_reliability`, or the result saved under ``config.out`` if it was made with the same settings.
+
+    The settings compared include ``config.oracle``, a label of the oracle: give each oracle
+    its own label (a :class:`ModelOracle` has one in ``.label``). When a saved result has
+    another label, its cached ground truth is discarded too.
+    """
+    if not isinstance(config, ReliabilityConfig):
+        raise TypeError(f"config: expected a ReliabilityConfig, got {type(config).__name__}")
+    if config.out is not None:
+        out = Path(config.out)
+        if (out / "result.json").exists():
+            saved = read_json(out / "result.json")["config"]
+            if saved == json.loads(json.dumps(config.resolved().to_dict())):
+                return ReliabilityResult.load(out)
+            if saved.get("oracle") != config.oracle and (out / "ground_truth.npz").exists():
+                (out / "ground_truth.npz").unlink()
+    return run_reliability(config, f, progress=progress)
+
+
+def reliability_sweep(config: ReliabilityConfig, f: Oracle | None, hs: Sequence[float],
+                      progress: bool = False) -> dict[float, ReliabilityResult]:
+    """One (cached) :func:`run_reliability` per threshold ``h`` in ``hs``; results keyed by ``h``.
+
+    Each run is saved under ``config.out / "h=<h>"``. Wrap the oracle in :class:`MemoOracle`
+    (a :class:`ModelOracle` already is one) so the dense grid and the random samples are
+    evaluated once for all thresholds; GP sampling depends on ``h`` and costs new evaluations.
+    """
+    if not len(hs):
+        raise ValueError("hs: expected at least one threshold")
+    for h in hs:
+        check_range(h, "hs")
+    runs = {}
+    for h in sorted({float(h) for h in hs}):
+        out = None if config.out is None else Path(config.out) / f"h={h:g}"
+        runs[h] = cached_reliability(replace(config, h=h, out=out), f, progress=progress)
+    return runs
+
+
+def _sweep_defaults(runs, h, budget):
+    if isinstance(runs, ReliabilityResult):
+        runs = {runs.config.h: runs}
+    if not isinstance(runs, dict) or not runs:
+        raise TypeError("runs: expected a ReliabilityResult or a non-empty {h: ReliabilityResult} dict")
+    hs = sorted(runs)
+    h = hs[len(hs) // 2] if h is None else float(h)
+    check_choice(h, hs, "h")
+    budgets = runs[h].config.budgets
+    budget = max(budgets) if budget is None else budget
+    check_choice(budget, budgets, "budget")
+    return runs, h, budget
+
+
+def reliability_figure(runs, h: float | None = None, budget: int | None = None, *, classifier: str | None = None,
+                       rebalancer: str | None = None, dims=(0, 1), slice_at=None, mark=None):
+    """The explorer's picture: the true map and the maps predicted after random and GP sampling.
+
+    Args:
+        runs: ``{h: ReliabilityResult}`` (:func:`reliability_sweep`) or one result.
+        h: the threshold shown (default: the middle one of ``runs``).
+        budget: the sampling budget (default: the largest).
+        classifier, rebalancer: the distortion classifier and rebalancing shown (defaults:
+            random forest, else the first; the config's last rebalancer, SMOTE-GP in the chapter).
+        dims, slice_at: the 2-D slice (see :func:`plot_map`).
+        mark: optional box point to mark with a star (e.g. the training configuration).
+    Panels: the true metric with the boundary ``f = h`` (red); for each sampler of the run,
+    the predicted minority region (grey) with the sampled points (filled red: minority), the
+    true boundary, the minority points found and the F1 on the dense grid (seed of the first run).
+    """
+    import matplotlib.pyplot as plt
+
+    runs, h, budget = _sweep_defaults(runs, h, budget)
+    result = runs[h]
+    c = result.config
+    sl = _map_slice(result, dims, slice_at)
+    rebalancer = _pick(c.rebalancers, rebalancer, "rebalancer")
+    classifier = _pick(c.classifiers, classifier, "classifier")
+    seed = c.seeds[0]
+    t2, a0, a1, ext = sl["truth"], sl["a0"], sl["a1"], sl["extent"]
+    side = "reliable" if result.minority_reliable else "failing"
+    fig, axes = plt.subplots(1, 1 + len(c.samplers), figsize=(3.6 * (1 + len(c.samplers)), 3.4),
+                             constrained_layout=True)
+    im = axes[0].imshow(t2.T, origin="lower", extent=ext, aspect="auto", cmap="viridis")
+    fig.colorbar(im, ax=axes[0], label=c.metric)
+    share = float(result.grid_labels.mean())
+    axes[0].set_title(f"true map, h = {h:g}\nminority: {side} side, {share:.0%} of the grid", fontsize=9)
+    for ax, sampler in zip(axes[1:], c.samplers):
+        i = _row_index(result, seed, sampler, budget, rebalancer, classifier)
+        ax.imshow(sl["take"](result.predictions[i]).T, origin="lower", extent=ext, aspect="auto", cmap="Greys",
+                  vmin=0, vmax=1.6)
+        s = result.samples[f"{sampler}/{seed}"].head(budget)
+        pos = (s.values >= h) == result.minority_reliable
+        ax.scatter(s.points[~pos, dims[0]], s.points[~pos, dims[1]], s=12, facecolors="none",
+                   edgecolors="tab:orange")
+        ax.scatter(s.points[pos, dims[0]], s.points[pos, dims[1]], s=16, c="tab:red")
+        ax.set_title(f"{sampler} sampling, {budget} points: {int(pos.sum())} minority\n"
+                     f"{classifier} + {rebalancer}: F1 {result.rows[i]['f1']:.2f}", fontsize=9)
+    for ax in axes:
+        if t2.min() < h <= t2.max():
+            ax.contour(a0, a1, t2.T, levels=[h], colors="tab:red", linewidths=1.2)
+        if mark is not None:
+            m = np.asarray(mark, dtype=np.float64).reshape(-1)
+            ax.plot(m[dims[0]], m[dims[1]], marker="*", ms=12, c="white", mec="black")
+        ax.set_xlabel(c.box.names[dims[0]])
+        ax.set_ylabel(c.box.names[dims[1]])
+        ax.set_xlim(ext[0], ext[1])
+        ax.set_ylim(ext[2], ext[3])
+    return fig
+
+
+def explore_reliability(runs, *, classifier: str | None = None, rebalancer: str | None = None, mark=None):
+    """An ipywidgets explorer over cached runs: sliders for the threshold ``h`` and the budget.
+
+    Every state it offers is precomputed (:func:`reliability_sweep`; smaller budgets are the
+    first points of the largest), so it answers at once. Its initial state is
+    ``reliability_figure(runs, classifier=..., rebalancer=..., mark=...)``.
+    """
+    import ipywidgets as w
+
+    from ..widgets import _png
+
+    runs, h0, b0 = _sweep_defaults(runs, None, None)
+    h = w.SelectionSlider(options=sorted(runs), value=h0, description="h")
+    budget = w.SelectionSlider(options=sorted(runs[h0].config.budgets), value=b0, description="budget")
+    text = w.HTML()
+    image = w.Image(format="png")
+
+    def render(_=None):
+        r = runs[h.value]
+        c = r.config
+        reb, clf = _pick(c.rebalancers, rebalancer, "rebalancer"), _pick(c.classifiers, classifier, "classifier")
+        text.value = f"h = {h.value:g}, budget {budget.value}, {clf} + {reb}: " + "; ".join(
+            f"<b>{s}</b> F1 {r.rows[_row_index(r, c.seeds[0], s, budget.value, reb, clf)]['f1']:.3f}"
+            for s in c.samplers)
+        image.value = _png(reliability_figure(runs, h.value, budget.value, classifier=classifier,
+                                              rebalancer=rebalancer, mark=mark))
+
+    for ctl in (h, budget):
+        ctl.observe(render, names="value")
+    render()
+    return w.VBox([w.HBox([h, budget]), text, image])

@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--axis", action="append", default=None, metavar="NAME=LOW:HIGH",
                    help=f"isp: one axis of the box (repeatable; default {' '.join(DEFAULT_ISP_AXES)})")
     p.add_argument("--normalize", default="auto", help="isp: view normalisation before the model (auto|none|...)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="isp: the model sees the centre CROP x CROP of each view (default: the preset's training "
+                        "size when smaller than the raw images; 0: the whole view)")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=64)
 
@@ -77,7 +80,7 @@ def _isp_oracle(args, box):
     except ImportError as err:
         raise ValueError(f"--oracle isp needs rawdrift's data and models packages ({err})") from None
     from ..isp.pipeline import Pipeline
-    from .reliability import isp_oracle
+    from .reliability import isp_oracle, with_normalization
 
     ck = torch.load(path, map_location="cpu", weights_only=False)
     state = ck.get("model", ck) if isinstance(ck, dict) else ck
@@ -100,26 +103,15 @@ def _isp_oracle(args, box):
 
         norm = normalization_for(args.normalize, args.dataset)
     if norm is not None:
-        model = _Normalized(model, *norm)
+        model = with_normalization(model, *norm)
+    crop = args.crop
+    if crop is None:
+        from ..presets import get_preset
+
+        size = get_preset(args.preset).size
+        crop = size if size < min(raw.shape[-2:]) else 0
     return isp_oracle(model, pipeline, raw, targets, box, metric=args.metric, batch_size=args.batch_size,
-                      device=args.device)
-
-
-def _Normalized(model, mean, std):
-    import torch
-    from torch import nn
-
-    class Normalized(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(1, 3, 1, 1))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).reshape(1, 3, 1, 1))
-
-        def forward(self, v):
-            return self.model((v - self.mean) / self.std)
-
-    return Normalized()
+                      device=args.device, crop=crop or None)
 
 
 def main(args) -> int:

@@ -486,3 +486,224 @@ def test_isp_metric_agrees_with_rawdrift_metrics():
     assert rel.isp_metric(p, t, "accuracy") == pytest.approx((p == t).mean())
     assert rel.isp_metric(p, t, "macro_f1") == pytest.approx(M.macro_f1(t, p, 5))
     assert set(rel.ISP_METRICS) >= {"balanced_accuracy", "worst_class_accuracy", "macro_f1"}
+
+
+# -- pluggable metrics, crop, normalisation ------------------------------------------------------
+
+@pytest.mark.parametrize("metric", rel.ISP_METRICS)
+def test_isp_metric_is_rawdrift_metrics(metric):
+    from rawdrift.metrics import classification_metrics as task_metrics
+
+    rng = np.random.default_rng(0)
+    t, p = rng.integers(0, 4, 40), rng.integers(0, 4, 40)
+    assert rel.isp_metric(p, t, metric) == pytest.approx(task_metrics(t, p)[metric])
+    assert rel.isp_metric(p, t, metric, n_classes=9) == pytest.approx(task_metrics(t, p, 9)[metric])
+    with pytest.raises(ValueError, match="pred: expected 40 predictions"):
+        rel.isp_metric(p[:3], t, metric)
+
+
+def test_isp_oracle_crop_shows_the_model_the_centre():
+    from rawdrift.isp.camera import RAW_DRONE
+
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, v):
+            seen.append(tuple(v.shape))
+            return Brightness()(v)
+
+    box = ParameterBox(("gamma",), (1.0,), (3.0,))
+    rel.isp_oracle(Spy(), RAW_DRONE, _raw(4, 12), np.zeros(4, int), box, crop=6)(np.array([[2.2]]))
+    assert seen == [(4, 3, 6, 6)]
+    with pytest.raises(ValueError, match="crop: expected at most 12"):
+        rel.isp_oracle(Spy(), RAW_DRONE, _raw(4, 12), np.zeros(4, int), box, crop=14)
+
+
+def test_with_normalization():
+    net = torch.nn.Conv2d(3, 2, 1)
+    wrapped = rel.with_normalization(net, (0.5, 0.4, 0.3), (0.1, 0.2, 0.3))
+    v = torch.rand(2, 3, 4, 4)
+    mean, std = torch.tensor([0.5, 0.4, 0.3]).reshape(1, 3, 1, 1), torch.tensor([0.1, 0.2, 0.3]).reshape(1, 3, 1, 1)
+    torch.testing.assert_close(wrapped(v), net((v - mean) / std))
+    with pytest.raises(ValueError, match="mean, std: expected 3 values"):
+        rel.with_normalization(net, (0.5,), (0.1, 0.2, 0.3))
+    with pytest.raises(ValueError, match="std: expected positive"):
+        rel.with_normalization(net, (0.5, 0.4, 0.3), (0.1, 0.0, 0.3))
+    with pytest.raises(TypeError, match="model"):
+        rel.with_normalization(lambda v: v, (0.5, 0.4, 0.3), (0.1, 0.2, 0.3))
+
+
+def test_memo_oracle_evaluates_each_point_once():
+    seen = []
+
+    def f(C):
+        seen.append(len(C))
+        return C.sum(axis=1)
+
+    m = rel.MemoOracle(f)
+    assert m(np.array([[0.0, 1.0], [2.0, 3.0], [0.0, 1.0]])).tolist() == [1.0, 5.0, 1.0]
+    assert m(np.array([[2.0, 3.0], [4.0, 4.0]])).tolist() == [5.0, 8.0]
+    assert seen == [2, 1] and m.calls == 3
+    with pytest.raises(ValueError, match=r"C: expected an array \(n, d\)"):
+        m(np.zeros(3))
+    with pytest.raises(TypeError, match="f: expected a callable"):
+        rel.MemoOracle(3)
+
+
+def test_default_point():
+    from rawdrift.isp.camera import RAW_DRONE
+    from rawdrift.isp.pipeline import Pipeline
+
+    pipe = Pipeline.parametrized(RAW_DRONE)
+    box = ParameterBox(("exposure", "gamma", "blur_sigma", "white_balance.wb[0]"), (0, 1, 0, 0), (2, 3, 2, 4))
+    np.testing.assert_allclose(rel.default_point(box, pipe), [1.0, 2.2, 0.5, RAW_DRONE.white_balance[0]], rtol=1e-6)
+    assert rel.default_point(ParameterBox(("color_correction.M",), (0,), (1,)), pipe) is None
+
+
+# -- the trained model's oracle, cached runs, sweeps ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("oracle")
+    return rel.trained_isp_oracle("synthetic-microscopy", preset="ci", out=out, epochs=1, n_verify=8), out
+
+
+def test_trained_isp_oracle_trains_once_and_scores_views(trained):
+    oracle, out = trained
+    assert (out / "model.pt").exists() and (out / "train.json").exists() and not (out / "checkpoint").exists()
+    assert oracle.box == rel.CHAPTER_BOX and oracle.info["n_verify"] == 8 and oracle.info["size"] == 32
+    np.testing.assert_allclose(oracle.default_point, [1.0, 2.2], rtol=1e-6)
+    assert 0 <= oracle.clean <= 1 and oracle.calls == 1
+    assert "ci" in oracle.label and "verify8" in oracle.label and oracle.label.endswith("accuracy")
+    v = oracle(np.stack([np.array([0.1, 1.0]), oracle.default_point]))
+    assert v[1] == oracle.clean and oracle.calls == 2  # the default point is remembered
+    mtime = (out / "model.pt").stat().st_mtime_ns
+    again = rel.trained_isp_oracle("synthetic-microscopy", preset="ci", out=out, epochs=1, n_verify=8,
+                                   metric="worst_class_accuracy")
+    assert (out / "model.pt").stat().st_mtime_ns == mtime  # loaded, not retrained
+    assert again.clean <= oracle.clean + 1e-12  # the worst class is never above the mean
+    assert again.label != oracle.label
+
+
+def test_trained_isp_oracle_errors(tmp_path):
+    with pytest.raises(ValueError, match="metric"):
+        rel.trained_isp_oracle(preset="ci", out=tmp_path, metric="iou")
+    with pytest.raises(ValueError, match="n_verify"):
+        rel.trained_isp_oracle(preset="ci", out=tmp_path, n_verify=0)
+    with pytest.raises(TypeError, match="box"):
+        rel.trained_isp_oracle(preset="ci", out=tmp_path, box={"names": ["gamma"]})
+    with pytest.raises(ValueError, match="dataset: the oracle scores classifiers"):
+        rel.trained_isp_oracle("synthetic-drone", preset="ci", out=tmp_path)
+
+
+def test_cli_isp_with_a_trained_model(trained, tmp_path, capsys):
+    from rawdrift.cli import main
+
+    _, out = trained
+    args = ["reliability", "--preset", "ci", "--out", str(tmp_path / "r"), "--oracle", "isp", "--model",
+            str(out / "model.pt"), "--axis", "exposure=0.1:2", "--axis", "gamma=1:4", "--n-verify", "8",
+            "--points-per-dim", "4", "--budgets", "6", "--rebalancers", "none", "--classifiers", "decision_tree",
+            "--metric", "balanced_accuracy", "--device", "cpu"]
+    assert main(args) == 0
+    res = ReliabilityResult.load(tmp_path / "r")
+    assert res.config.metric == "balanced_accuracy" and len(res.truth) == 16
+    assert ((0 <= res.truth) & (res.truth <= 1)).all()
+
+
+def _counting(f):
+    calls = []
+
+    def g(C):
+        calls.append(len(C))
+        return f(C)
+
+    return g, calls
+
+
+def _tiny(tmp_path, **kw):
+    base = dict(preset="ci", dims=2, points_per_dim=5, budgets=(6, 10), seeds=(0,), rebalancers=("none", "smote_gp"),
+                classifiers=("decision_tree", "logistic_regression"), n_candidates=100, oracle="toy",
+                out=tmp_path)
+    base.update(kw)
+    return ReliabilityConfig(**base)
+
+
+def test_cached_reliability_reuses_and_invalidates(tmp_path):
+    f, box = analytic_oracle(2)
+    g, calls = _counting(f)
+    cfg = _tiny(tmp_path, box=box)
+    first = rel.cached_reliability(cfg, g)
+    n = sum(calls)
+    assert n > 0
+    again = rel.cached_reliability(cfg, g)
+    assert sum(calls) == n and again.rows == first.rows  # loaded from disk
+    other = rel.cached_reliability(replace_config(cfg, budgets=(6,)), g)
+    assert sum(calls) > n and {r["budget"] for r in other.rows} == {6}
+    # another oracle label: the cached ground truth is discarded, not reused
+    shifted = rel.cached_reliability(replace_config(cfg, budgets=(6,), oracle="shifted"), lambda C: f(C) - 0.1)
+    np.testing.assert_allclose(shifted.truth, first.truth - 0.1)
+    with pytest.raises(TypeError, match="config"):
+        rel.cached_reliability({"preset": "ci"})
+
+
+def replace_config(cfg, **kw):
+    from dataclasses import replace
+
+    return replace(cfg, **kw)
+
+
+def test_reliability_sweep_shares_grid_and_random_points(tmp_path):
+    f, box = analytic_oracle(2)
+    g, calls = _counting(f)
+    memo = rel.MemoOracle(g)
+    runs = rel.reliability_sweep(_tiny(tmp_path, box=box), memo, [0.8, 0.6, 0.8])
+    assert sorted(runs) == [0.6, 0.8] and all(r.config.h == h for h, r in runs.items())
+    assert (tmp_path / "h=0.6" / "result.json").exists() and (tmp_path / "h=0.8" / "result.json").exists()
+    np.testing.assert_array_equal(runs[0.6].truth, runs[0.8].truth)
+    np.testing.assert_array_equal(runs[0.6].samples["random/0"].points, runs[0.8].samples["random/0"].points)
+    # grid (25) and random points (10) once; GP points per threshold (10 each, minus any repeats)
+    assert memo.calls <= 25 + 10 + 2 * 10
+    with pytest.raises(ValueError, match="hs: expected at least one"):
+        rel.reliability_sweep(_tiny(tmp_path, box=box), memo, [])
+    with pytest.raises(ValueError, match="hs"):
+        rel.reliability_sweep(_tiny(tmp_path, box=box), memo, [float("nan")])
+
+
+def test_classifier_table(tmp_path):
+    f, box = analytic_oracle(2)
+    res = run_reliability(_tiny(None, box=box, seeds=(0, 1)), f)
+    table = res.classifier_table()
+    assert [(r["sampler"], r["rebalancer"]) for r in table] == [(s, b) for s in ("random", "gp")
+                                                                for b in ("none", "smote_gp")]
+    for r in table:
+        f1s = [x["f1"] for x in res.rows if x["budget"] == 10 and x["sampler"] == r["sampler"]
+               and x["rebalancer"] == r["rebalancer"] and x["classifier"] == "decision_tree"]
+        assert r["decision_tree"] == pytest.approx(np.mean(f1s))
+        assert r["mean"] == pytest.approx((r["decision_tree"] + r["logistic_regression"]) / 2)
+    assert len(res.classifier_table(6)) == 4
+    with pytest.raises(ValueError, match="budget"):
+        res.classifier_table(7)
+
+
+def test_reliability_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    f, box = analytic_oracle(2)
+    runs = rel.reliability_sweep(_tiny(tmp_path, box=box), rel.MemoOracle(f), [0.7, 0.8, 0.9])
+    fig = rel.reliability_figure(runs, mark=(1.0, 2.2))
+    assert len(fig.axes) == 4  # truth + colour bar + random + gp
+    assert "h = 0.8" in fig.axes[0].get_title() and "10 points" in fig.axes[2].get_title()
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float)
+    assert pixels.std() > 10  # not blank
+    plt.close(fig)
+    fig = rel.reliability_figure(runs[0.7], budget=6, rebalancer="none", classifier="decision_tree")
+    assert "h = 0.7" in fig.axes[0].get_title() and "6 points" in fig.axes[2].get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="h: expected one of"):
+        rel.reliability_figure(runs, h=0.75)
+    with pytest.raises(ValueError, match="budget"):
+        rel.reliability_figure(runs, budget=7)
+    with pytest.raises(TypeError, match="runs"):
+        rel.reliability_figure({})
