@@ -13,6 +13,10 @@ crashes, a file that is not raw) becomes a failed item with an explanation.
 - :func:`check_own_dng`: a raw file of your own (or the lab's stand-in DNG),
   read with :func:`rawdrift.raw.dng.read_raw` and developed by a static pipeline.
 
+Helpers the exercises call: :func:`stage_drift` (a task model trained on the
+default views, evaluated with a custom stage inserted at several strengths) and
+:func:`standin_dng` (a synthetic sample written as a DNG, the default "your file").
+
 >>> r = CheckResult("demo")
 >>> r.ok("shape preserved"); r.fail("range", measured="max 1.3", hint="clamp to [0, 1]")
 >>> r.passed, r.messages[1]
@@ -607,4 +611,138 @@ def _own_dng(res: CheckResult, source, config, max_side, camera) -> None:
            measured=f"view mean {float(view.mean()):.3f}")
 
 
-__all__ = ["CheckItem", "CheckResult", "TOL", "check_linf_forensics", "check_own_dng", "check_tone_mapping"]
+# ----------------------------------------------------------------------------- helpers the exercises call
+
+
+@dataclass
+class StageDrift:
+    """Test metric of a task model trained on default views, with a custom stage at several strengths.
+
+    ``scores[i]`` belongs to ``strengths[i]``; ``views[i]`` is the first test
+    image developed with that strength (uint8 ``(H, W, 3)``), ``clean_view`` without the stage.
+    """
+
+    metric: str
+    clean: float
+    strengths: list
+    scores: list
+    views: list = field(repr=False, default_factory=list)
+    clean_view: np.ndarray | None = field(repr=False, default=None)
+
+    def to_markdown(self) -> str:
+        rows = [f"| strength | test {self.metric} | change |", "|---|---|---|",
+                f"| none (default views) | {self.clean:.3f} | - |"]
+        rows += [f"| {s:g} | {v:.3f} | {v - self.clean:+.3f} |" for s, v in zip(self.strengths, self.scores)]
+        return "\n".join(rows)
+
+    def plot(self):
+        """Metric against strength, and the first test image at each strength."""
+        import matplotlib.pyplot as plt
+
+        k = len(self.views)
+        fig = plt.figure(figsize=(3.2 + 1.6 * (k + 1), 2.6))
+        grid = fig.add_gridspec(1, k + 3)
+        ax = fig.add_subplot(grid[0, :2])
+        ax.plot(self.strengths, self.scores, "o-", label="with the stage")
+        ax.axhline(self.clean, color="k", ls="--", lw=0.8, label="default views")
+        ax.set_xlabel("strength")
+        ax.set_ylabel(f"test {self.metric}")
+        ax.legend(fontsize=7)
+        for j, (title, img) in enumerate([("default", self.clean_view)] +
+                                         [(f"strength {s:g}", v) for s, v in zip(self.strengths, self.views)]):
+            a = fig.add_subplot(grid[0, 2 + j])
+            a.imshow(img)
+            a.set_title(title, fontsize=8)
+            a.axis("off")
+        fig.tight_layout()
+        return fig
+
+
+def _uint8(view) -> np.ndarray:
+    return (view.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def stage_drift(stage, strengths=(0.5, 1.0, 2.0, 4.0), *, dataset: str = "synthetic-microscopy", preset=None,
+                n: int | None = None, epochs: int | None = None, after: str = "gc", config: str = "bi,s,ga",
+                model_path=None, seed: int = 0, device: str = "auto") -> StageDrift:
+    """Drift under a custom stage: train on default views, test with ``stage(strength)`` inserted.
+
+    A task model is trained on the first fold of ``dataset`` developed by
+    ``Pipeline.static(config, camera)`` (or loaded from ``model_path`` when that
+    file exists; written there otherwise), then evaluated on the held-out fold
+    with ``stage(strength)`` inserted ``after`` the given stage, for every strength.
+
+    Args:
+        stage: a class or function ``strength -> nn.Module`` (e.g. your ``ToneMap``).
+        strengths: the strengths to test.
+        dataset, preset, n, seed: as in :func:`rawdrift.data.get_dataset`.
+        epochs: task-model epochs (preset ``epochs``).
+        after, config: where the stage goes, and the static configuration.
+        model_path: cache of the task model's state dict.
+        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+    """
+    from . import train as T
+    from .data import get_dataset
+    from .data.base import stratified_kfold
+    from .device import pick_device
+    from .io import atomic_path
+    from .isp import Pipeline
+    from .presets import get_preset
+
+    if not callable(stage) or isinstance(stage, nn.Module):
+        raise TypeError(f"stage: expected a class or function strength -> nn.Module, got {type(stage).__name__}")
+    strengths = [float(s) for s in strengths]
+    if not strengths:
+        raise ValueError("strengths: expected at least one value")
+    dev = pick_device(device)
+    ds = get_dataset(dataset, preset=preset, seed=seed, **({"n": n} if n else {}))
+    cfg = T.TrainConfig(task=ds.task, preset=preset, epochs=epochs, seed=seed, device=str(dev),
+                        progress=False).resolved(ds.task)
+    tr, te = stratified_kfold(ds.targets, get_preset(preset).folds, seed)[0]
+    base = Pipeline.static(config, ds.camera, device=dev)
+    model = T.build_task_model(cfg, len(getattr(ds, "classes", ())) or 1).to(dev)
+    path = Path(model_path) if model_path else None
+    if path is not None and path.exists():
+        model.load_state_dict(torch.load(path, map_location=dev, weights_only=True))
+    else:
+        res = T.fit(model, base, (ds, tr), (ds, te), cfg)
+        model.load_state_dict(res.model_state)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                torch.save(res.model_state, tmp)
+    metric = "accuracy" if ds.task == "classification" else "iou"
+    clean = float(T.evaluate(model, base, (ds, te), cfg)[metric])
+    raw0 = ds.raw_tensor([int(te[0])]).to(dev)
+    with torch.no_grad():
+        clean_view = _uint8(base(raw0)[0])
+    scores, views = [], []
+    for s in strengths:
+        pipe = Pipeline.static(config, ds.camera, device=dev).insert_stage(stage(s), after=after, name="stage").freeze()
+        scores.append(float(T.evaluate(model, pipe, (ds, te), cfg)[metric]))
+        with torch.no_grad():
+            views.append(_uint8(pipe(raw0)[0]))
+    return StageDrift(metric, clean, strengths, scores, views, clean_view)
+
+
+def standin_dng(path, dataset: str = "synthetic-drone", index: int = 0, preset=None, seed: int = 0) -> Path:
+    """Write sample ``index`` of a synthetic dataset as a DNG with its camera's metadata (the lab's default file).
+
+    >>> import tempfile
+    >>> p = standin_dng(Path(tempfile.mkdtemp()) / "standin.dng", preset="ci")
+    >>> check_own_dng(p).passed
+    True
+    """
+    from .data import get_dataset
+    from .raw.dng import write_dng
+
+    ds = get_dataset(dataset, preset=preset, seed=seed)
+    raw = ds.raw_tensor([index])[0, 0]
+    cam = ds.camera
+    return write_dng(path, raw, pattern=cam.pattern, black_level=tuple(cam.black_level),
+                     white_balance=tuple(cam.white_balance),
+                     color_matrix=cam.color_matrix, camera_model=f"rawdrift {dataset}")
+
+
+__all__ = ["CheckItem", "CheckResult", "StageDrift", "TOL", "check_linf_forensics", "check_own_dng",
+           "check_tone_mapping", "stage_drift", "standin_dng"]

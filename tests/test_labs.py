@@ -228,3 +228,32 @@ def test_own_dng_broken_inputs_are_named(dng, tmp_path):
         res = check_own_dng(source)
         assert not res.passed and any(message in f for f in res.failures), (message, str(res))
     assert any("is not one of the 12" in f for f in check_own_dng(dng, config="xx").failures)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_stage_drift_tiny_and_cached(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rawdrift.labs import stage_drift
+
+    path = tmp_path / "model.pt"
+    d = stage_drift(ToneMap, strengths=(0.0, 4.0), preset="ci", n=24, epochs=1, model_path=path, device="cpu")
+    assert path.exists() and d.metric == "accuracy" and len(d.scores) == 2 and len(d.views) == 2
+    assert d.scores[0] == pytest.approx(d.clean)  # strength 0 is the identity
+    assert "| 4 |" in d.to_markdown() and d.plot() is not None
+    again = stage_drift(ToneMap, strengths=(0.0,), preset="ci", n=24, epochs=1, model_path=path, device="cpu")
+    assert again.clean == d.clean
+    with pytest.raises(TypeError, match="stage: expected a class"):
+        stage_drift(ToneMap(1.0))
+
+
+def test_standin_dng_round_trip(tmp_path):
+    from rawdrift.labs import standin_dng
+
+    p = standin_dng(tmp_path / "s.dng", preset="ci")
+    img = read_raw(p)
+    assert img.pattern == "RGGB" and img.black_level == pytest.approx(RAW_DRONE.black_level, abs=1e-4)
+    assert check_own_dng(standin_dng(tmp_path / "m.dng", dataset="synthetic-microscopy", preset="ci")).passed
