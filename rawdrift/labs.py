@@ -329,14 +329,15 @@ def _tone_in_pipeline(res: CheckResult, tone_map, s: float, after: str) -> None:
         _crash(res, f"a Pipeline with ToneMap({s:g}) inserted after {after!r}", err,
                hint="the stage must accept the pipeline's (B, 3, H, W) float32 views")
         return
-    grads = [p.grad for p in para.parameters() if p.requires_grad]
+    own = [p.grad for n, p in para.named_parameters() if not n.startswith("extra.")]
+    extra = [p.grad for n, p in para.named_parameters() if n.startswith("extra.") and p.grad is not None]
     if tuple(v.shape) != (2, 3, 16, 16) or not torch.isfinite(v).all() or float(v.min()) < -TOL["range"] \
             or float(v.max()) > 1 + TOL["range"]:
         res.fail("inside a Pipeline the views are wrong", measured=f"shape {tuple(v.shape)}, min {_fmt(float(v.min()))}, "
                  f"max {_fmt(float(v.max()))}", hint="keep the shape and the [0, 1] range")
-    elif any(g is None or not torch.isfinite(g).all() for g in grads):
-        res.fail("inside the parametrized Pipeline some parameter gets no or a non-finite gradient",
-                 hint="check the gradient of your curve at 0 and at 1")
+    elif any(g is None or not torch.isfinite(g).all() for g in own) or any(not torch.isfinite(g).all() for g in extra):
+        res.fail("inside the parametrized Pipeline the ISP parameters get no or a non-finite gradient",
+                 hint="your stage must pass gradients on to its input: check the slope of your curve at 0 and at 1")
     else:
         res.ok(f"runs inside static and parametrized Pipelines (inserted after {after!r}), gradients finite")
 
@@ -534,7 +535,7 @@ def _own_dng(res: CheckResult, source, config, max_side, camera) -> None:
                          color_matrix=tuple(tuple(r) for r in cam.color_matrix), model="array")
     else:
         res.fail(f"expected a file path, a RawImage or a mosaic array, got a {type(source).__name__}",
-                 hint="MY_RAW = 'path/to/photo.dng'")
+                 hint="read the file with read_raw(path), or pass the path itself")
         return
 
     raw = image.raw
