@@ -726,8 +726,11 @@ def stage_drift(stage, strengths=(0.5, 1.0, 2.0, 4.0), *, dataset: str = "synthe
     return StageDrift(metric, clean, strengths, scores, views, clean_view)
 
 
-def standin_dng(path, dataset: str = "synthetic-drone", index: int = 0, preset=None, seed: int = 0) -> Path:
+def standin_dng(path, dataset: str = "synthetic-drone", index: int = 0, preset=None, seed: int = 0,
+                n: int | None = 8) -> Path:
     """Write sample ``index`` of a synthetic dataset as a DNG with its camera's metadata (the lab's default file).
+
+    ``n`` patches are generated (``None``: the preset's count); the patch size is the preset's.
 
     >>> import tempfile
     >>> p = standin_dng(Path(tempfile.mkdtemp()) / "standin.dng", preset="ci")
@@ -737,7 +740,7 @@ def standin_dng(path, dataset: str = "synthetic-drone", index: int = 0, preset=N
     from .data import get_dataset
     from .raw.dng import write_dng
 
-    ds = get_dataset(dataset, preset=preset, seed=seed)
+    ds = get_dataset(dataset, preset=preset, seed=seed, **({"n": n} if n else {}))
     raw = ds.raw_tensor([index])[0, 0]
     cam = ds.camera
     return write_dng(path, raw, pattern=cam.pattern, black_level=tuple(cam.black_level),

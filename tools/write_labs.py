@@ -44,7 +44,7 @@ uses a synthetic drone patch written as a DNG until you replace it with a file o
 | preset | run time (2 CPU cores) |
 |---|---|
 | `ci` | well under a minute (tiny models, 1 epoch) |
-| `lab` | about 5-10 minutes the first time (two small task models on 300 patches), seconds once cached |
+| `lab` | about 10 minutes the first time (one task model on 240 patches, then 4 groups × 2 λ), seconds once cached |
 | `paper` | tens of minutes on a CPU; use a GPU |
 
 **How the exercises work.** Edit the cells marked `✏️ EDIT`, then run the check below them.
@@ -119,15 +119,17 @@ assert tone_check.passed, str(tone_check)
 """, tags=["remove-cell"]),
         md("""
 Now the drift. `stage_drift` trains a classifier on views of the default static pipeline
-`bi,s,ga` (cached under the lab folder after the first run) and evaluates it on the held-out fold
+`bi,s,ga` (saved to `MODEL` in the lab's cache folder, and reused by exercise 2) and evaluates it on the held-out fold
 with `ToneMap(strength)` inserted after gamma correction, the same call you would write with
 `Pipeline.static("bi,s,ga", camera).insert_stage(ToneMap(s), after="gc")` and
 `rawdrift.train.evaluate`.
 """),
         code("""
-SETTINGS1 = {"ci": dict(n=36, epochs=1), "lab": dict(n=300, epochs=5), "paper": dict()}
-drift = stage_drift(ToneMap, strengths=(0.5, 2.0, 8.0), preset=PRESET, device=str(device),
-                    model_path=LAB / "tone-model.pt", **SETTINGS1[PRESET])
+N = {"ci": 36, "lab": 240, "paper": None}[PRESET]           # patches (None: the preset's full dataset)
+EPOCHS = {"ci": 1, "lab": 4, "paper": None}[PRESET]         # task-model epochs (None: the preset's)
+MODEL = LAB / "task-model.pt"                               # shared with exercise 2
+drift = stage_drift(ToneMap, strengths=(0.5, 2.0, 8.0), preset=PRESET, n=N, epochs=EPOCHS, model_path=MODEL,
+                    device=str(device))
 Markdown(drift.to_markdown())
 """),
         code("""
@@ -153,7 +155,8 @@ default parameters until the budget holds, see the chapter 05 notes). Your task:
 
 1. Configure a sweep with `constraint="linf_view"` and `epsilon = 0.02` (one part in fifty of
    the display range), over the groups and λ values given in `SETTINGS2`; check the configuration,
-   then run it.
+   then run it. The sweep attacks the task model of exercise 1 (`model_path`): the parametrized
+   data model's defaults are the static `bi,s,ga` it was trained on, and the split is the same.
 2. Answer: which parameter group hurts the model most within this budget? Set `MY_ANSWER` to its
    code (`"bl"`, `"dn"`, ...) and let the check compare it with your sweep.
 """),
@@ -162,13 +165,13 @@ from rawdrift.drift.forensics import ForensicsConfig, run_forensics
 
 EPSILON = 0.02
 SETTINGS2 = {
-    "ci": dict(n=24, groups=("bl", "dn", "all"), lambdas=(10.0, 0.0), epochs=1, model_epochs=1, lr=0.05, batch_size=8),
-    "lab": dict(n=300, groups=("bl", "dn", "gc", "all"), lambdas=(100.0, 0.0), epochs=2, model_epochs=5,
-                batch_size=16),
+    "ci": dict(groups=("bl", "dn", "all"), lambdas=(10.0, 0.0), epochs=1, lr=0.05, batch_size=8),
+    "lab": dict(groups=("bl", "dn", "gc", "all"), lambdas=(100.0, 0.0), epochs=2, batch_size=16),
     "paper": dict(lambdas=(100.0, 0.0)),
 }
-cfg2 = ForensicsConfig(dataset="synthetic-microscopy", preset=PRESET, out=str(LAB / "linf-forensics"),
-                       device=str(device), progress=False, **SETTINGS2[PRESET],
+cfg2 = ForensicsConfig(dataset="synthetic-microscopy", preset=PRESET, n=N, model_epochs=EPOCHS,
+                       model_path=str(MODEL),  # the task model of exercise 1, trained on the same split
+                       out=str(LAB / "linf-forensics"), device=str(device), progress=False, **SETTINGS2[PRESET],
                        constraint="l2_penalty",  # ✏️ EDIT: the l-infinity constraint
                        epsilon=None)             # ✏️ EDIT: the budget EPSILON
 MY_ANSWER = None                                 # ✏️ EDIT after running: the most harmful group's code
