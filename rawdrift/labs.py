@@ -432,6 +432,9 @@ def _linf_forensics(res: CheckResult, result, epsilon, most_harmful, tolerance) 
     drops = result.drops()
     res.data["drops"] = drops
     top = max(drops.values())
+    if top <= 0:
+        res.note(f"no group lowered the test {m} within this budget: the model may be too weak (clean {clean:.3f}) "
+                 "or the budget too small; try a larger epsilon or the lab preset")
     if most_harmful is not None:
         if most_harmful not in GROUPS:
             res.fail(f"most_harmful: {most_harmful!r} is not a parameter group", hint=f"one of {GROUPS}")
@@ -665,7 +668,7 @@ def _uint8(view) -> np.ndarray:
 
 def stage_drift(stage, strengths=(0.5, 1.0, 2.0, 4.0), *, dataset: str = "synthetic-microscopy", preset=None,
                 n: int | None = None, epochs: int | None = None, after: str = "gc", config: str = "bi,s,ga",
-                model_path=None, seed: int = 0, device: str = "auto") -> StageDrift:
+                model_path=None, seed: int = 0, device: str = "auto", **train) -> StageDrift:
     """Drift under a custom stage: train on default views, test with ``stage(strength)`` inserted.
 
     A task model is trained on the first fold of ``dataset`` developed by
@@ -681,6 +684,7 @@ def stage_drift(stage, strengths=(0.5, 1.0, 2.0, 4.0), *, dataset: str = "synthe
         after, config: where the stage goes, and the static configuration.
         model_path: cache of the task model's state dict.
         device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        train: further :class:`~rawdrift.train.TrainConfig` fields (e.g. ``batch_size``, ``lr``).
     """
     from . import train as T
     from .data import get_dataset
@@ -697,8 +701,8 @@ def stage_drift(stage, strengths=(0.5, 1.0, 2.0, 4.0), *, dataset: str = "synthe
         raise ValueError("strengths: expected at least one value")
     dev = pick_device(device)
     ds = get_dataset(dataset, preset=preset, seed=seed, **({"n": n} if n else {}))
-    cfg = T.TrainConfig(task=ds.task, preset=preset, epochs=epochs, seed=seed, device=str(dev),
-                        progress=False).resolved(ds.task)
+    cfg = T.TrainConfig(**{"progress": False, **train, "task": ds.task, "preset": preset, "epochs": epochs,
+                           "seed": seed, "device": str(dev)}).resolved(ds.task)
     tr, te = stratified_kfold(ds.targets, get_preset(preset).folds, seed)[0]
     base = Pipeline.static(config, ds.camera, device=dev)
     model = T.build_task_model(cfg, len(getattr(ds, "classes", ())) or 1).to(dev)

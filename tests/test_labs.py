@@ -159,6 +159,14 @@ def test_linf_broken_results_are_named(kw, check_kw, message):
     assert not res.passed and any(message in f for f in res.failures), str(res)
 
 
+def test_linf_no_drop_gets_a_note():
+    r = _result()
+    for rec in r.records:
+        rec["accuracy"] = 0.8
+    res = check_linf_forensics(r)
+    assert any("no group lowered the test accuracy" in m for m in res.messages)
+
+
 def test_linf_config_and_wrong_inputs(tmp_path):
     res = check_linf_forensics(ForensicsConfig(constraint="linf_view", epsilon=0.02))
     assert not res.passed and any("this is the configuration" in f for f in res.failures)
@@ -240,7 +248,8 @@ def test_stage_drift_tiny_and_cached(tmp_path):
     from rawdrift.labs import stage_drift
 
     path = tmp_path / "model.pt"
-    d = stage_drift(ToneMap, strengths=(0.0, 4.0), preset="ci", n=24, epochs=1, model_path=path, device="cpu")
+    d = stage_drift(ToneMap, strengths=(0.0, 4.0), preset="ci", n=24, epochs=1, model_path=path, device="cpu",
+                    batch_size=8)
     assert path.exists() and d.metric == "accuracy" and len(d.scores) == 2 and len(d.views) == 2
     assert d.scores[0] == pytest.approx(d.clean)  # strength 0 is the identity
     assert "| 4 |" in d.to_markdown() and d.plot() is not None
