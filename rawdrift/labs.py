@@ -433,8 +433,8 @@ def _linf_forensics(res: CheckResult, result, epsilon, most_harmful, tolerance) 
     res.data["drops"] = drops
     top = max(drops.values())
     if top <= 0:
-        res.note(f"no group lowered the test {m} within this budget: the model may be too weak (clean {clean:.3f}) "
-                 "or the budget too small; try a larger epsilon or the lab preset")
+        res.note(f"no group lowered the test {m} (clean {clean:.3f}) within this budget: the model is robust to "
+                 "changes this small, or the search did not move (a larger epsilon, lr or more epochs)")
     if most_harmful is not None:
         if most_harmful not in GROUPS:
             res.fail(f"most_harmful: {most_harmful!r} is not a parameter group", hint=f"one of {GROUPS}")

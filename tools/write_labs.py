@@ -125,11 +125,12 @@ with `ToneMap(strength)` inserted after gamma correction, the same call you woul
 `rawdrift.train.evaluate`.
 """),
         code("""
-N = {"ci": 36, "lab": 240, "paper": None}[PRESET]           # patches (None: the preset's full dataset)
-EPOCHS = {"ci": 1, "lab": 4, "paper": None}[PRESET]         # task-model epochs (None: the preset's)
+N = {"ci": 36, "lab": 450, "paper": None}[PRESET]           # patches (None: the preset's full dataset)
+EPOCHS = {"ci": 1, "lab": 10, "paper": None}[PRESET]        # task-model epochs (None: the preset's)
+BATCH = {"ci": None, "lab": 16, "paper": None}[PRESET]      # task-model batch size (None: the preset's)
 MODEL = LAB / "task-model.pt"                               # shared with exercise 2
-drift = stage_drift(ToneMap, strengths=(0.5, 2.0, 8.0), preset=PRESET, n=N, epochs=EPOCHS, model_path=MODEL,
-                    device=str(device))
+drift = stage_drift(ToneMap, strengths=(0.5, 2.0, 8.0), preset=PRESET, n=N, epochs=EPOCHS, batch_size=BATCH,
+                    model_path=MODEL, device=str(device))
 Markdown(drift.to_markdown())
 """),
         code("""
