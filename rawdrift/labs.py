@@ -345,7 +345,7 @@ def _tone_in_pipeline(res: CheckResult, tone_map, s: float, after: str) -> None:
 # ----------------------------------------------------------------------------- exercise 2: l-inf forensics
 
 
-def check_linf_forensics(result, epsilon: float | None = 0.02, most_harmful: str | None = None,
+def check_linf_forensics(result, epsilon: float | None = 0.1, most_harmful: str | None = None,
                          tolerance: float = 0.1) -> CheckResult:
     """Check a drift-forensics sweep run under an l-infinity budget on the views.
 

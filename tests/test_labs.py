@@ -130,7 +130,7 @@ def test_tone_mapping_starter_gets_feedback_not_an_error():
 # ----------------------------------------------------------------------------- l-inf forensics
 
 
-def _result(constraint="linf_view", eps=0.02, linf=(0.01, 0.02), acc=(0.7, 0.6), lambdas=(10.0, 0.0)):
+def _result(constraint="linf_view", eps=0.1, linf=(0.05, 0.1), acc=(0.7, 0.6), lambdas=(10.0, 0.0)):
     recs = [{"group": "bl", "lambda": lam, "accuracy": a, "l2": 1.0, "rms": 0.01, "linf": li, "theta_change": 0.1,
              "theta": {}, "loss": 1.0, "train_loss": 1.0} for lam, li, a in zip(lambdas, linf, acc)]
     recs += [{**r, "group": "dn", "accuracy": 0.75} for r in recs]
@@ -140,7 +140,7 @@ def _result(constraint="linf_view", eps=0.02, linf=(0.01, 0.02), acc=(0.7, 0.6),
 
 
 def test_linf_reference_result_passes():
-    res = check_linf_forensics(_result(), epsilon=0.02, most_harmful="bl")
+    res = check_linf_forensics(_result(), epsilon=0.1, most_harmful="bl")
     assert res.passed, str(res)
     assert res.data["drops"]["bl"] == pytest.approx(0.2)
 
@@ -148,7 +148,8 @@ def test_linf_reference_result_passes():
 @pytest.mark.parametrize("kw, check_kw, message", [
     (dict(constraint="l2_penalty", eps=None, linf=(0.1, 0.3)), {}, "not under an l-infinity budget"),
     (dict(constraint="l2_penalty", eps=None, linf=(0.1, 0.3)), {}, "move a view pixel by more than"),
-    (dict(eps=0.1, linf=(0.05, 0.09)), {}, "epsilon is 0.1, the exercise asks for 0.02"),
+    (dict(eps=0.3, linf=(0.2, 0.25)), {}, "epsilon is 0.3, the exercise asks for 0.1"),
+    (dict(linf=(0.05, 0.2)), {}, "2 of 4 searched data models move a view pixel by more than epsilon = 0.1"),
     (dict(acc=(0.95, 0.7)), {}, "raised the test accuracy above the clean value"),
     (dict(lambdas=(10.0, 1.0)), {}, "at least two lambdas, one of them 0"),
     (dict(), {"most_harmful": "dn"}, "'dn' is not the most harmful group"),
@@ -168,7 +169,7 @@ def test_linf_no_drop_gets_a_note():
 
 
 def test_linf_config_and_wrong_inputs(tmp_path):
-    res = check_linf_forensics(ForensicsConfig(constraint="linf_view", epsilon=0.02))
+    res = check_linf_forensics(ForensicsConfig(constraint="linf_view", epsilon=0.1))
     assert not res.passed and any("this is the configuration" in f for f in res.failures)
     assert not any("constraint" in f for f in res.failures)
     res = check_linf_forensics(ForensicsConfig())
