@@ -333,7 +333,8 @@ def _tone_in_pipeline(res: CheckResult, tone_map, s: float, after: str) -> None:
     extra = [p.grad for n, p in para.named_parameters() if n.startswith("extra.") and p.grad is not None]
     if tuple(v.shape) != (2, 3, 16, 16) or not torch.isfinite(v).all() or float(v.min()) < -TOL["range"] \
             or float(v.max()) > 1 + TOL["range"]:
-        res.fail("inside a Pipeline the views are wrong", measured=f"shape {tuple(v.shape)}, min {_fmt(float(v.min()))}, "
+        res.fail("inside a Pipeline the views are wrong",
+                 measured=f"shape {tuple(v.shape)}, min {_fmt(float(v.min()))}, "
                  f"max {_fmt(float(v.max()))}", hint="keep the shape and the [0, 1] range")
     elif any(g is None or not torch.isfinite(g).all() for g in own) or any(not torch.isfinite(g).all() for g in extra):
         res.fail("inside the parametrized Pipeline the ISP parameters get no or a non-finite gradient",
@@ -447,7 +448,8 @@ def _linf_forensics(res: CheckResult, result, epsilon, most_harmful, tolerance) 
                      measured=", ".join(f"{g}: drop {d:.3f}" for g, d in sorted(drops.items(), key=lambda t: -t[1])),
                      hint=f"read the largest drop per group: here {best[0]!r}")
         else:
-            res.ok(f"{most_harmful!r} is the most harmful group of your sweep", measured=f"drop {drops[most_harmful]:.3f}")
+            res.ok(f"{most_harmful!r} is the most harmful group of your sweep",
+                   measured=f"drop {drops[most_harmful]:.3f}")
     else:
         res.note("largest drop per group: " + ", ".join(f"{g} {d:.3f}" for g, d in drops.items()))
 
@@ -511,7 +513,8 @@ def _own_dng(res: CheckResult, source, config, max_side, camera) -> None:
         try:
             image = read_raw(path)
         except Exception as err:
-            res.fail(f"rawpy/LibRaw cannot read {path.name} as a Bayer raw file", measured=f"{type(err).__name__}: {err}",
+            res.fail(f"rawpy/LibRaw cannot read {path.name} as a Bayer raw file",
+                     measured=f"{type(err).__name__}: {err}",
                      hint="use the camera's raw file (DNG, NEF, CR2, ARW, ...), not a JPEG/PNG/TIFF export; "
                           "X-Trans and linear (demosaiced) DNGs are not Bayer mosaics")
             return
@@ -576,7 +579,8 @@ def _own_dng(res: CheckResult, source, config, max_side, camera) -> None:
                  measured=f"black level {max(bl):.4f} vs median raw value {median:.4f}",
                  hint="pick a properly exposed photo, or check the BlackLevel tag")
     else:
-        res.ok("black level is sane (below the median pixel)", measured=f"{[round(b, 5) for b in bl]}, median {median:.4f}")
+        res.ok("black level is sane (below the median pixel)",
+               measured=f"{[round(b, 5) for b in bl]}, median {median:.4f}")
     sat = float((raw >= 0.999).float().mean())
     if sat > 0.25:
         res.note(f"{sat:.0%} of the pixels are saturated: the photo is overexposed")

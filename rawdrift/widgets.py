@@ -156,7 +156,8 @@ def _capture(dataset, index: int, intensity: float, seed: int) -> torch.Tensor:
     from .raw.sensor import check_intensity
 
     if not hasattr(dataset, "radiance") or not hasattr(dataset, "sensor"):
-        raise TypeError(f"dataset: expected a synthetic dataset (with radiance and sensor), got {type(dataset).__name__}")
+        raise TypeError("dataset: expected a synthetic dataset (with radiance and sensor), "
+                        f"got {type(dataset).__name__}")
     check_intensity(intensity, "intensity")
     if not 0 <= int(index) < len(dataset):
         raise ValueError(f"index: expected 0 <= index < {len(dataset)}, got {index}")
