@@ -44,7 +44,7 @@ uses a synthetic drone patch written as a DNG until you replace it with a file o
 | preset | run time (2 CPU cores) |
 |---|---|
 | `ci` | well under a minute (tiny models, 1 epoch) |
-| `lab` | 3-6 minutes the first time on a shared 2-core CPU (a task model on 450 patches, 10 epochs; then 4 groups × 2 λ), about 20 s once cached |
+| `lab` | 3-6 minutes the first time on a shared 2-core CPU (a task model on 450 patches, 10 epochs; then 4 groups × 2 λ), under a minute once cached |
 | `paper` | tens of minutes on a CPU; use a GPU |
 
 **How the exercises work.** Edit the cells marked `✏️ EDIT`, then run the check below them.
