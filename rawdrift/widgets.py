@@ -1,5 +1,9 @@
 """Interactive explorers for the book (ipywidgets, imported lazily).
 
+Explorers: :func:`explore_raw` (raw captures by sample and intensity, chapter 02),
+:func:`explore_pipeline` (stage by stage, chapter 03), :func:`explore_synthesis` (grid cells,
+chapter 04); forensics and adjustment keep theirs in their modules.
+
 Each explorer ``explore_x(...)`` returns an ipywidgets ``VBox`` whose picture is a PNG
 ``Image`` widget re-rendered whenever a control changes; each has a twin ``x_figure(...)``
 that returns the matplotlib Figure of the same state, so a static page can show the
@@ -145,3 +149,110 @@ def explore_synthesis(result, dataset, index: int = 0):
         c.observe(render, names="value")
     render()
     return w.VBox([w.HBox([train, test, sample]), text, image])
+
+
+def _capture(dataset, index: int, intensity: float, seed: int) -> torch.Tensor:
+    """Sample ``index`` of a synthetic dataset captured at ``intensity`` (deterministic per seed): ``(1, 1, H, W)``."""
+    from .raw.sensor import check_intensity
+
+    if not hasattr(dataset, "radiance") or not hasattr(dataset, "sensor"):
+        raise TypeError("dataset: expected a synthetic dataset (with radiance and sensor), "
+                        f"got {type(dataset).__name__}")
+    check_intensity(intensity, "intensity")
+    if not 0 <= int(index) < len(dataset):
+        raise ValueError(f"index: expected 0 <= index < {len(dataset)}, got {index}")
+    gen = torch.Generator().manual_seed(int(seed))
+    return dataset.sensor.capture(dataset.radiance([int(index)]), float(intensity), gen)
+
+
+def raw_capture_figure(dataset, index: int = 0, intensity: float = 1.0, seed: int = 0, raw=None):
+    """One scene of a synthetic dataset captured at ``intensity``: the raw mosaic, the
+    development at a fixed exposure and the development stretched to its own range.
+
+    Args:
+        dataset: a synthetic dataset (``get_dataset("synthetic-...")``).
+        index: the sample.
+        intensity: photon-budget factor in (0, 1], applied before noise.
+        seed: seed of the noise draw.
+        raw: a capture already made by :func:`_capture` (the explorer's cache).
+    Returns:
+        the matplotlib Figure (the static twin of :func:`explore_raw`).
+    """
+    import matplotlib.pyplot as plt
+
+    from .raw.preview import quick_view
+
+    raw = _capture(dataset, index, intensity, seed) if raw is None else raw
+    view = quick_view(raw, dataset.camera)[0].permute(1, 2, 0)
+    lo, hi = view.min(), view.max()
+    bl = float(dataset.camera.black_level[0])
+    signal = float(raw.mean()) - bl
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.9))
+    axes[0].imshow(raw[0, 0].numpy(), cmap="gray", interpolation="nearest")
+    axes[0].set_title(f"raw mosaic\nmean signal {signal:.4f} above black", fontsize=8)
+    axes[1].imshow(view.numpy(), interpolation="nearest")
+    axes[1].set_title("developed, fixed exposure", fontsize=8)
+    axes[2].imshow(((view - lo) / (hi - lo).clamp_min(1e-8)).numpy(), interpolation="nearest")
+    axes[2].set_title("developed, stretched", fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    target = dataset.targets[int(index)]
+    if getattr(dataset, "task", "") == "classification":
+        label = dataset.classes[int(target)]
+    else:
+        label = "with cars" if int(target) else "no cars"
+    fig.suptitle(f"{dataset.name} sample {index} ({label}) at intensity {intensity:g}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def explore_raw(dataset, indices=None, intensities=None, seed: int = 0):
+    """Raw-capture explorer: a sample picker and an intensity slider over one synthetic dataset.
+
+    Captures are drawn once per (sample, intensity) and their pictures kept, so going back to a
+    state is instant. Default state = ``raw_capture_figure(dataset, indices[0], intensities[0], seed)``.
+
+    Args:
+        dataset: a synthetic dataset.
+        indices: the samples offered (default: the first of each class, else the first 8).
+        intensities: the intensities offered (default: the paper's levels and 0.001).
+        seed: seed of the noise draws.
+    """
+    import ipywidgets as w
+    import numpy as np
+
+    from .raw.sensor import INTENSITY_LEVELS
+
+    if indices is None:
+        t = np.asarray(dataset.targets)
+        if getattr(dataset, "task", "") == "classification":
+            indices = [int(np.flatnonzero(t == c)[0]) for c in range(len(dataset.classes)) if (t == c).any()]
+        else:
+            indices = list(range(min(8, len(dataset))))
+    indices = [int(i) for i in indices]
+    levels = [float(v) for v in (intensities if intensities is not None else (*INTENSITY_LEVELS, 0.001))]
+    if not indices or not levels:
+        raise ValueError("indices/intensities: expected at least one value each")
+    _capture(dataset, indices[0], levels[0], seed)  # validates dataset, index and intensity before any widget
+
+    def label(i):
+        if getattr(dataset, "task", "") == "classification":
+            return f"{i}: {dataset.classes[int(dataset.targets[i])]}"
+        return f"{i}"
+
+    sample = w.Dropdown(options=[(label(i), i) for i in indices], value=indices[0], description="sample")
+    level = w.SelectionSlider(options=levels, value=levels[0], description="intensity")
+    image = w.Image(format="png")
+    pictures: dict = {}
+
+    def render(_=None):
+        key = (sample.value, level.value)
+        if key not in pictures:
+            raw = _capture(dataset, key[0], key[1], seed)
+            pictures[key] = _png(raw_capture_figure(dataset, key[0], key[1], seed, raw=raw))
+        image.value = pictures[key]
+
+    for c in (sample, level):
+        c.observe(render, names="value")
+    render()
+    return w.VBox([w.HBox([sample, level]), image])

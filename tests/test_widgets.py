@@ -175,3 +175,45 @@ def test_reliability_static_figure_is_not_blank(reliability_runs):
     pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float)
     assert pixels.std() > 10
     plt.close(fig)
+
+
+def test_explore_raw_rerenders_and_matches_its_static_figure():
+    from rawdrift.widgets import _png, explore_raw, raw_capture_figure
+
+    ds = get_dataset("synthetic-microscopy", preset="ci", n=18)
+    box = explore_raw(ds, indices=[0, 3], intensities=[1.0, 0.01])
+    (image,) = _find(box, "Image")
+    assert bytes(image.value) == _png(raw_capture_figure(ds, 0, 1.0))
+    (level,) = _find(box, "SelectionSlider")
+    level.value = 0.01
+    assert bytes(image.value) == _png(raw_capture_figure(ds, 0, 0.01))
+    (sample,) = _find(box, "Dropdown")
+    sample.value = 3
+    assert bytes(image.value) == _png(raw_capture_figure(ds, 3, 0.01))
+    plt.close("all")
+
+
+def test_explore_raw_default_samples_one_per_class_and_drone():
+    from rawdrift.widgets import explore_raw
+
+    ds = get_dataset("synthetic-microscopy", preset="ci", n=18)
+    (sample,) = _find(explore_raw(ds, intensities=[1.0]), "Dropdown")
+    assert len(sample.options) == len(set(np.asarray(ds.targets).tolist()))
+    drone = get_dataset("synthetic-drone", preset="ci", n=4)
+    (sample,) = _find(explore_raw(drone, intensities=[0.5]), "Dropdown")
+    assert [v for _, v in sample.options] == [0, 1, 2, 3]
+    plt.close("all")
+
+
+def test_explore_raw_errors():
+    from rawdrift.widgets import explore_raw, raw_capture_figure
+
+    ds = get_dataset("synthetic-microscopy", preset="ci", n=18)
+    with pytest.raises(TypeError, match="dataset: expected a synthetic dataset"):
+        raw_capture_figure(object())
+    with pytest.raises(ValueError, match="index: expected 0 <= index < 18"):
+        raw_capture_figure(ds, 18)
+    with pytest.raises(ValueError, match="intensity"):
+        explore_raw(ds, intensities=[2.0])
+    with pytest.raises(ValueError, match="indices/intensities: expected at least one"):
+        explore_raw(ds, indices=[])

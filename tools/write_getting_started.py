@@ -11,9 +11,29 @@ write_notebook(
 This short chapter checks that your environment works and shows the knobs every later chapter
 uses: the **preset** (how big the experiments are) and the **device** (CPU, CUDA or Apple MPS).
 
-| you will | time (`ci` / `lab` / `paper`) |
+**Data:** this chapter loads no data. Unless a chapter says otherwise, every later result comes
+from the **synthetic** raw datasets of chapter 02, not from the paper's real Raw-Microscopy and
+Raw-Drone data; each chapter says so where its numbers appear.
+
+**You will be able to**
+
+- run the setup cell every chapter starts with (on Colab it installs `rawdrift`; everywhere it
+  picks the GPU when there is one);
+- choose a preset with the `RAWDRIFT_PRESET` environment variable and read what it sets.
+
+| prerequisite | importance | where |
+|---|---|---|
+| Python and Jupyter notebooks | necessary | [Jupyter documentation](https://docs.jupyter.org/) |
+| PyTorch basics (tensors, devices) | helpful | [PyTorch tutorials](https://pytorch.org/tutorials/) |
+
+| preset | run time (2 CPU cores) |
 |---|---|
-| run the setup cell used by every chapter, list the presets | seconds / seconds / seconds |
+| `ci` | seconds |
+| `lab` | seconds |
+| `paper` | seconds |
+
+On Colab, pick a GPU runtime (*Runtime → Change runtime type*) before running the later chapters;
+the setup cell then reports `device cuda`.
 """),
         setup_cell(),
         md("""

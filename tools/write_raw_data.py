@@ -202,6 +202,23 @@ signal = (ladder.mean(dim=(1, 2, 3)) - bl).numpy()
 assert np.allclose(signal / signal[0], list(INTENSITY_LEVELS) + [0.001], rtol=0.05, atol=2e-4)
 """, tags=["remove-cell"]),
         md("""
+## Explorer: one scene, any light level
+
+Pick a sample (one per class) and an intensity; the explorer shows the raw mosaic, its
+development at a fixed exposure and the same development stretched to its own range, where the
+noise becomes visible. Captures are drawn once and cached, so the explorer responds at once. It
+needs a running Python kernel; the figure below it is its default state (the first sample at full
+intensity), for readers of the static page.
+"""),
+        code("""
+from rawdrift.widgets import explore_raw, raw_capture_figure
+
+explore_raw(micro, indices=one_per_class)
+"""),
+        code("""
+raw_capture_figure(micro, one_per_class[0], 1.0);
+""", tags=["hide-input"]),
+        md("""
 ## Summary
 
 - A raw pixel value is a 16-bit count: gain × (electrons + read noise) + black level, normalised by 65535.

@@ -515,11 +515,12 @@ def signature(result: ForensicsResult, tolerance: float = 0.05) -> ForensicSigna
 # ----------------------------------------------------------------------------- the search
 
 
-def _group_of(name: str) -> str:
+def _group_of(name: str) -> str | None:
+    """The stage code of parameter ``name`` (``None`` for stages added with ``Pipeline.insert_stage``)."""
     from ..isp.pipeline import STAGE_MODULES
 
     mod = name.split(".", 1)[0]
-    return next(code for code, m in STAGE_MODULES.items() if m == mod)
+    return next((code for code, m in STAGE_MODULES.items() if m == mod), None)
 
 
 def group_parameters(pipeline, group: str) -> dict[str, nn.Parameter]:

@@ -15,6 +15,14 @@ white-balance gains ``>= 1e-6`` when the camera's own gains are positive (the
 Raw-Microscopy gains, negative as released by the authors, stay unconstrained).
 The colour matrix and the filter kernels are unconstrained. The gamma uses the
 gradient-safe form of :func:`~rawdrift.isp.gamma.gamma_correct`.
+
+Custom stages: :meth:`Pipeline.insert_stage` adds any ``nn.Module`` (a tone curve,
+a vignetting model, ...) right after one of the stages, e.g.
+``Pipeline.static("bi,s,ga", camera).insert_stage(ToneMap(0.5), after="gc")``.
+A pipeline with inserted stages runs every stage on its own (the path used by
+``track_stages``), so it is somewhat slower than the fused path; the inserted
+module's parameters are the pipeline's parameters (``extra.<name>.*``) but belong
+to none of the groups of :meth:`Pipeline.param_groups`.
 """
 
 from __future__ import annotations
@@ -51,6 +59,15 @@ STAGE_MODULES = {
 CHUNK_PIXELS = 256 * 256
 #: Keys of :attr:`Pipeline.stages` when ``track_stages`` is on ("sh" and "dn" are shown in RGB).
 TRACKED = ("raw",) + STAGES
+#: Stages after which :meth:`Pipeline.insert_stage` can add a module, with what the module receives.
+INSERT_POINTS = {
+    "bl": "(B, 1, H, W) mosaic, black level subtracted",
+    "dm": "(B, 3, H, W) camera RGB (linear)",
+    "wb": "(B, 3, H, W) white-balanced camera RGB (linear)",
+    "cc": "(B, 3, H, W) linear sRGB, may leave [0, 1]",
+    "dn": "(B, 3, H, W) linear sRGB after sharpening and denoising, before clip and gamma",
+    "gc": "(B, 3, H, W) the final view in [0, 1] (the module's output becomes the view)",
+}
 
 
 class Pipeline(nn.Module):
@@ -89,6 +106,8 @@ class Pipeline(nn.Module):
         self.track_stages = bool(track_stages)
         self.name = name
         self.stages: dict[str, Tensor] = {}
+        self.extra = nn.ModuleDict()
+        self.extra_after: dict[str, str] = {}
 
     # -- constructors -------------------------------------------------------------------------
     @classmethod
@@ -178,6 +197,42 @@ class Pipeline(nn.Module):
             p.requires_grad_(True)
         return self
 
+    def insert_stage(self, module: nn.Module, after: str = "gc", name: str = "extra") -> "Pipeline":
+        """Run ``module`` right after stage ``after`` (in place; returns ``self``).
+
+        Args:
+            module: an ``nn.Module`` mapping the tensor it receives (see
+                :data:`INSERT_POINTS`) to a tensor of the same shape. Its parameters
+                keep their ``requires_grad``; call :meth:`freeze` afterwards for a
+                frozen pipeline.
+            after: one of :data:`INSERT_POINTS` (``"sh"`` is not offered: sharpening
+                works in YUV and hands its result straight to denoising).
+            name: a new name for the stage; it becomes a key of :attr:`stages` when
+                ``track_stages`` is on. Several stages after the same point run in
+                the order they were inserted.
+
+        >>> from rawdrift.isp.camera import RAW_DRONE
+        >>> p = Pipeline.static("bi,s,ga", RAW_DRONE).insert_stage(nn.Identity(), after="gc", name="tone")
+        >>> p(torch.rand(1, 1, 8, 8)).shape, p.extra_after
+        (torch.Size([1, 3, 8, 8]), {'tone': 'gc'})
+        """
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
+        if after not in INSERT_POINTS:
+            raise ValueError(f"after: expected one of {tuple(INSERT_POINTS)}, got {after!r}")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"name: expected a Python identifier, got {name!r}")
+        if name in self.extra or name in TRACKED:
+            raise ValueError(f"name: {name!r} is already a stage of this pipeline")
+        if hasattr(self.extra, name):
+            raise ValueError(f"name: {name!r} is reserved (an nn.Module attribute); choose another")
+        ref = next(iter(self.parameters()), None)
+        if ref is not None:  # follow the pipeline's device and dtype
+            module.to(device=ref.device, dtype=ref.dtype)
+        self.extra[name] = module
+        self.extra_after[name] = after
+        return self
+
     # -- forward ------------------------------------------------------------------------------
     def forward(self, raw: Tensor) -> Tensor:
         """Process ``(B, 1, H, W)`` raw mosaics (even ``H``, ``W``) into ``(B, 3, H, W)`` views in [0, 1].
@@ -192,7 +247,7 @@ class Pipeline(nn.Module):
         cache, with in-place arithmetic.
         """
         check_image(raw, "Pipeline: raw", channels=1, even=True, min_size=2)
-        if self.track_stages:
+        if self.track_stages or len(self.extra):
             return self._forward_stages(raw)
         self.stages = {}
         if torch.is_grad_enabled() and (raw.requires_grad or any(p.requires_grad for p in self.parameters())):
@@ -253,34 +308,40 @@ class Pipeline(nn.Module):
         return _display_gamma_(x, gc.gamma, out)
 
     def _forward_stages(self, raw: Tensor) -> Tensor:
-        """Every stage on its own, every view kept in :attr:`stages`."""
+        """Every stage on its own, inserted stages included; views kept in :attr:`stages` when tracking."""
         stages: dict[str, Tensor] = {}
+        track = self.track_stages
 
-        def keep(code: str, x: Tensor) -> None:
-            if x.requires_grad:
-                x.retain_grad()
-            stages[code] = x
+        def keep(code: str, x: Tensor) -> Tensor:
+            if track:
+                if x.requires_grad:
+                    x.retain_grad()
+                stages[code] = x
+            for name, after in self.extra_after.items():
+                if after == code:
+                    x = self.extra[name](x)
+                    if track:
+                        if x.requires_grad:
+                            x.retain_grad()
+                        stages[name] = x
+            return x
 
         keep("raw", raw)
-        x = self.black_level(raw)
-        keep("bl", x)
-        x = self.demosaic(x)
-        keep("dm", x)
-        x = self.white_balance(x)
-        keep("wb", x)
-        x = self.color_correction(x)
-        keep("cc", x)
+        x = keep("bl", self.black_level(raw))
+        x = keep("dm", self.demosaic(x))
+        x = keep("wb", self.white_balance(x))
+        x = keep("cc", self.color_correction(x))
         yuv = self.sharpen(rgb_to_yuv(x))
-        keep("sh", yuv_to_rgb(yuv))
-        x = yuv_to_rgb(self.denoise(yuv))
-        keep("dn", x)
-        x = self.gamma_correction(x)
-        keep("gc", x)
+        if track:
+            keep("sh", yuv_to_rgb(yuv))
+        x = keep("dn", yuv_to_rgb(self.denoise(yuv)))
+        x = keep("gc", self.gamma_correction(x))
         self.stages = stages
         return x
 
     def extra_repr(self) -> str:
-        return f"name={self.name!r}, track_stages={self.track_stages}"
+        extra = f", extra_after={self.extra_after}" if self.extra_after else ""
+        return f"name={self.name!r}, track_stages={self.track_stages}{extra}"
 
 
 @contextlib.contextmanager

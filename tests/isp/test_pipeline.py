@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from rawdrift.isp.camera import RAW_DRONE, RAW_MICROSCOPY, Camera
 from rawdrift.isp.configs import CONFIGS
@@ -133,3 +134,64 @@ def test_camera_gamma_is_used():
     cam = Camera("g1", (0,) * 4, (1, 1, 1), ((1, 0, 0), (0, 1, 0), (0, 0, 1)), gamma=1.0)
     raw = realistic_raw(RAW_DRONE, 1, 16)
     assert np.abs(_run(Pipeline.static("bi,s,ga", cam), raw, "cpu")[0] - process_static(raw[0], "bi,s,ga", cam)).max() <= ATOL
+
+
+class _Scale(nn.Module):
+    """A toy inserted stage with one learnable parameter."""
+
+    def __init__(self, k=1.0):
+        super().__init__()
+        self.k = nn.Parameter(torch.tensor(float(k)))
+
+    def forward(self, x):
+        return x * self.k
+
+
+@pytest.mark.parametrize("after", ["bl", "dm", "cc", "dn", "gc"])
+def test_insert_identity_stage_keeps_the_views(after):
+    raw = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(3))
+    ref = Pipeline.static("ma,u,me", RAW_MICROSCOPY)(raw)
+    p = Pipeline.static("ma,u,me", RAW_MICROSCOPY).insert_stage(nn.Identity(), after=after, name="noop")
+    torch.testing.assert_close(p(raw), ref, atol=1e-5, rtol=0)
+
+
+def test_inserted_stage_runs_at_its_place_and_gets_gradients():
+    raw = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    p = Pipeline.static("bi,s,ga", RAW_MICROSCOPY, track_stages=True)
+    base = p(raw)
+    p.insert_stage(_Scale(0.5), after="gc", name="halve")
+    out = p(raw)
+    torch.testing.assert_close(out, 0.5 * base)
+    assert list(p.stages)[-1] == "halve" and p.extra_after == {"halve": "gc"}
+    out.sum().backward()
+    k = p.extra["halve"].k
+    assert k.grad is not None and torch.isfinite(k.grad) and k.grad > 0
+    assert "extra.halve.k" in dict(p.named_parameters())
+    assert all(q is not k for g in p.param_groups().values() for q in g)  # in no stage group
+
+
+def test_inserted_stage_before_gamma_and_order():
+    raw = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    p = Pipeline.static("bi,s,ga", RAW_MICROSCOPY).insert_stage(_Scale(0.0), after="dn", name="dark")
+    assert float(p(raw).max()) < 1e-2  # everything black before GC: GC's floor 1e-5 ** (1/2.2)
+    q = Pipeline.static("bi,s,ga", RAW_MICROSCOPY).insert_stage(_Scale(2.0), "gc", "a").insert_stage(
+        nn.Hardtanh(0.0, 1.0), "gc", "b")
+    assert float(q(raw).max()) <= 1.0
+    assert list(q.extra_after) == ["a", "b"]
+
+
+def test_insert_stage_errors():
+    p = Pipeline.static("bi,s,ga", RAW_MICROSCOPY)
+    with pytest.raises(TypeError, match="module: expected a torch.nn.Module"):
+        p.insert_stage(lambda x: x)
+    with pytest.raises(ValueError, match="after: expected one of"):
+        p.insert_stage(nn.Identity(), after="sh")
+    with pytest.raises(ValueError, match="name: expected a Python identifier"):
+        p.insert_stage(nn.Identity(), name="tone map")
+    p.insert_stage(nn.Identity(), name="tone")
+    with pytest.raises(ValueError, match="already a stage"):
+        p.insert_stage(nn.Identity(), name="tone")
+    with pytest.raises(ValueError, match="already a stage"):
+        p.insert_stage(nn.Identity(), name="gc")
+    with pytest.raises(ValueError, match="is reserved"):
+        p.insert_stage(nn.Identity(), name="half")
