@@ -434,8 +434,9 @@ class BiasResult:
             ax.set_title(lv)
             ax.set_ylim(0, 1)
         axes[0][0].set_ylabel(metric.replace("_", " "))
-        axes[0][-1].legend(fontsize=8, loc="lower right")
-        fig.tight_layout()
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=len(GROUPS), frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.92))
         return fig
 
     def plot_class_drop(self, group: str = "isp"):
