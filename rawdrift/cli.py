@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adjustment": ("rawdrift.drift.adjustment_cli", "drift adjustment: learn the ISP jointly with the task model"),
     "bench": ("rawdrift.bench", "throughput benchmarks (isp: torch pipeline vs numpy reference)"),
     "reliability": ("rawdrift.drift.reliability_cli", "reliability maps: where in ISP parameter space a model stays reliable"),
+    "bias": ("rawdrift.drift.bias_cli", "robustness vs dataset bias: training methods x class imbalance, class-wise metrics"),
 }
 
 

@@ -20,6 +20,13 @@ Augmentation (``TrainConfig.augment``):
   pattern changes the content at the border. Augmenting views is exact, keeps
   gradients flowing into a learnable pipeline, and is what the paper's authors
   did. Masks get the same crop and the same flip/rotation.
+- ``"augmix"`` (classification): ``"crop"``, then :func:`rawdrift.augment.augmix` on the
+  flipped/rotated views (cross-entropy on the mixed views; no consistency loss).
+
+A pipeline with a true ``randomised`` attribute (e.g. :class:`rawdrift.augment.RandomISP`)
+is called as ``pipeline(raw, generator=gen)`` on training batches and kept in training
+mode while training, so ISP randomisation draws from the run's generator; evaluation
+calls it as ``pipeline(raw)`` in eval mode.
 
 Determinism: every random draw (shuffling, crops, flips) comes from one CPU
 ``torch.Generator`` seeded with ``TrainConfig.seed`` and saved in checkpoints,
@@ -49,7 +56,7 @@ from .io import atomic_path, read_json, write_json
 from .presets import get_preset
 
 TASKS = ("classification", "segmentation")
-AUGMENTS = (None, "weak", "crop")
+AUGMENTS = (None, "weak", "crop", "augmix")
 LR_SCHEDULES = ("constant", "cosine")
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -79,7 +86,8 @@ class TrainConfig:
         seed: seeds model initialisation (in :func:`train_task_model`) and every random draw.
         device: ``"auto"``, ``"cuda"``, ``"mps"`` or ``"cpu"``.
         augment: ``None``, ``"weak"`` (flips + 90-degree rotations of views) or
-            ``"crop"`` (random even-offset raw crops, plus ``"weak"``).
+            ``"crop"`` (random even-offset raw crops, plus ``"weak"``) or ``"augmix"``
+            (``"crop"`` plus AugMix-style mixing of the views, classification only).
         size: side of the square crops the models see (preset ``size``); even, >= 32.
         amp: bfloat16 autocast for the task model (``None``: on for CUDA only). The
             pipeline always runs in float32.
@@ -128,6 +136,8 @@ class TrainConfig:
         if self.task is not None:
             check_choice(self.task, TASKS, "task")
         check_choice(self.augment, AUGMENTS, "augment")
+        if self.augment == "augmix" and self.task == "segmentation":
+            raise ValueError("augment: 'augmix' is for classification (it warps images but not masks)")
         if self.lr_schedule is not None:
             check_choice(self.lr_schedule, LR_SCHEDULES, "lr_schedule")
         check_choice(self.normalize, NORMALIZE_CHOICES, "normalize")
@@ -357,6 +367,7 @@ class _Runner:
             self.mean = torch.tensor(norm[0], device=self.device).reshape(1, 3, 1, 1)
             self.std = torch.tensor(norm[1], device=self.device).reshape(1, 3, 1, 1)
         self.learnable = bool(_trainable(pipeline))
+        self.randomised = bool(getattr(pipeline, "randomised", False))
 
     def to_device(self, t: _Tensors) -> _Tensors:
         for nm, n in (("height", t.raw.shape[-2]), ("width", t.raw.shape[-1])):
@@ -366,9 +377,9 @@ class _Runner:
                 raise ValueError(f"data: raw {nm} {n} is odd; Bayer mosaics tile in 2x2 blocks")
         return replace(t, raw=t.raw.to(self.device), target=t.target.to(self.device))
 
-    def views(self, raw: Tensor, grad: bool) -> Tensor:
+    def views(self, raw: Tensor, grad: bool, gen: torch.Generator | None = None) -> Tensor:
         with torch.set_grad_enabled(grad):
-            v = self.pipeline(raw)
+            v = self.pipeline(raw, generator=gen) if gen is not None and self.randomised else self.pipeline(raw)
         if v.ndim != 4 or v.shape[1] != 3:
             raise ValueError(f"pipeline: expected (B, 3, H, W) views, got {tuple(v.shape)}")
         return v
@@ -392,7 +403,7 @@ class _Runner:
         cfg = self.cfg
         n = idx.numel()
         h, w = data.raw.shape[-2:]
-        rand_crop = train and cfg.augment == "crop"
+        rand_crop = train and cfg.augment in ("crop", "augmix")
         oy = _crop_offsets(n, h, cfg.size, rand_crop, gen)
         ox = _crop_offsets(n, w, cfg.size, rand_crop, gen)
         k = torch.randint(0, 8, (n,), generator=gen) if train and cfg.augment is not None else None
@@ -401,16 +412,20 @@ class _Runner:
         target = data.target[idx]
         if cfg.task == "segmentation":
             target = _crop(target, oy, ox, cfg.size)
-        view = self.views(raw, grad=train and self.learnable)
+        view = self.views(raw, grad=train and self.learnable, gen=gen if train else None)
         if k is not None:
             view = dihedral(view, k)
             if cfg.task == "segmentation":
                 target = dihedral(target, k)
+        if train and cfg.augment == "augmix":
+            from .augment import augmix
+
+            view = augmix(view, gen)
         return view, target
 
     def train_mode(self) -> None:
         self.model.train()
-        self.pipeline.train(self.learnable)
+        self.pipeline.train(self.learnable or self.randomised)
 
     def train_epoch(self, data: _Tensors, optimizer, gen, on_step: Callable[[], None] | None = None) -> float:
         self.train_mode()

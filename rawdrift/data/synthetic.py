@@ -138,6 +138,24 @@ def _soft(d: Tensor, soft: float) -> Tensor:
     return torch.sigmoid(d / soft)
 
 
+def _check_proportions(proportions, k: int) -> tuple | None:
+    """``None``, ``"uniform"`` or ``k`` positive finite weights -> ``None`` or a tuple of ``k`` floats.
+
+    >>> _check_proportions("uniform", 3)
+    (1.0, 1.0, 1.0)
+    """
+    if proportions is None:
+        return None
+    if isinstance(proportions, str):
+        if proportions != "uniform":
+            raise ValueError(f"proportions: expected None, 'uniform' or {k} positive weights, got {proportions!r}")
+        return (1.0,) * k
+    p = np.asarray(proportions, dtype=np.float64)
+    if p.shape != (k,) or not np.isfinite(p).all() or (p <= 0).any():
+        raise ValueError(f"proportions: expected {k} positive finite weights, got {proportions!r}")
+    return tuple(float(v) for v in p)
+
+
 # ------------------------------------------------------------------------ base class
 class SyntheticRawDataset(RawDataset):
     """Shared machinery: argument checks, the cache, noise streams, ``__getitem__``."""
@@ -383,6 +401,11 @@ class SyntheticMicroscopy(SyntheticRawDataset):
     MON->LYA, EOS->NGS, BAS->EOS, KSC<->UNC): a model of transitional forms and of
     annotator disagreement, which keeps the task from being trivially separable
     (a small CNN reaches roughly 90% rather than 100%).
+
+    ``proportions`` (default ``None``: the paper's class proportions,
+    :data:`MICROSCOPY_PROPORTIONS`) sets the class profile: nine positive weights, or
+    ``"uniform"`` for equal class counts (a balanced pool from which
+    :func:`rawdrift.data.make_imbalanced` draws controlled profiles).
     """
 
     name = "synthetic-microscopy"
@@ -392,14 +415,16 @@ class SyntheticMicroscopy(SyntheticRawDataset):
     _code = 11
 
     def __init__(self, n=None, size=None, intensity: float = 1.0, seed: int = 0, cache: bool = True, preset=None,
-                 ambiguity: float = 0.08):
+                 ambiguity: float = 0.08, proportions=None):
         from .._checks import check_range
 
         self.ambiguity = float(check_range(ambiguity, "ambiguity", 0.0, 1.0))
+        self.proportions = _check_proportions(proportions, len(self.classes))
         super().__init__(n=n, size=size, intensity=intensity, seed=seed, cache=cache, preset=preset)
 
     def params(self) -> dict:
-        return {**super().params(), "ambiguity": self.ambiguity}
+        extra = {} if self.proportions is None else {"proportions": list(self.proportions)}
+        return {**super().params(), "ambiguity": self.ambiguity, **extra}
 
     @staticmethod
     def _preset_n(p):
@@ -407,7 +432,7 @@ class SyntheticMicroscopy(SyntheticRawDataset):
 
     def _draw_scenes(self, rng) -> dict:
         n = self.n
-        counts = class_counts(n)
+        counts = class_counts(n) if self.proportions is None else class_counts(n, self.proportions)
         labels = rng.permutation(np.repeat(np.arange(len(self.classes)), counts))
         partner = np.array([self.classes.index(CONFUSABLE[c]) for c in self.classes])
         shape = np.where(rng.random(n) < self.ambiguity, partner[labels], labels)

@@ -237,3 +237,19 @@ def test_ambiguity_keeps_labels_and_swaps_morphology():
     assert mixed.cache_key() != clean.cache_key()
     with pytest.raises(ValueError, match="ambiguity"):
         SyntheticMicroscopy(n=2, size=16, ambiguity=1.5, cache=False)
+
+
+def test_microscopy_uniform_proportions():
+    from rawdrift.data import get_dataset
+
+    ds = get_dataset("synthetic-microscopy", preset="ci", n=27, size=16, cache=False, proportions="uniform")
+    assert np.bincount(ds.targets).tolist() == [3] * 9
+    assert "proportions" in ds.params()
+    assert "proportions" not in get_dataset("synthetic-microscopy", preset="ci", n=9, size=16, cache=False).params()
+
+
+def test_microscopy_bad_proportions():
+    from rawdrift.data import get_dataset
+
+    with pytest.raises(ValueError, match="proportions: expected 9 positive finite weights"):
+        get_dataset("synthetic-microscopy", preset="ci", n=9, size=16, cache=False, proportions=[1.0, 2.0])
