@@ -37,10 +37,19 @@ filters instead of ``conv2d``, a min/max 3x3 median instead of unfold+sort (22 -
 0.4 ms), ``exp(log)`` gamma with a normal-number floor instead of ``pow`` (and
 no ``log(0)``, a 10x slow path), a mosaic-domain bilinear, cached Menon/Malvar
 site masks and fewer Menon filterings, Malvar's four filters from five shared
-neighbour sums. Two image-parallel worker threads (one intra-op thread each) gave
-no gain over one thread at this load: the machine has about one core to spare.
-Final run (``OMP_NUM_THREADS=2 rawdrift bench isp``, batch 64, load ~5-8): torch
-3.0-5.7x the numpy reference, median 4.6x (before: 0.7-1.6x). Remaining: Menon's demosaicing (about 40
+neighbour sums. Image-parallel worker threads (one intra-op thread each) gave no gain at that
+load, where the machine had about one core to spare. On an idle machine
+(2026-11-23, load < 0.5) they do, once chunks hold four images rather than one:
+with one-image chunks the Python side of ~300 torch calls per image held the GIL
+half the time and two threads ran slower than one (two *processes* scaled 1.87x).
+Four-image chunks, two worker threads and padding with one copy instead of two
+concatenations: ``OMP_NUM_THREADS=2 rawdrift bench isp``, two runs back to back,
+torch 4.6-4.7x the numpy reference (min), median 5.9-6.0x, max 9.0-9.4x; the
+one-image, one-thread version measured 3.3x / 4.6x / 8.1x on the same idle machine
+just before. No configuration meets the 10x target; the closest are ``ma,s,me`` and
+``bi,s,me`` (8.5-9.4x), the furthest ``me,u,ga`` and ``bi,u,ga`` (4.6-4.9x).
+Earlier, loaded-machine run: 3.0-5.7x, median 4.6x (before the CPU work: 0.7-1.6x).
+Remaining: Menon's demosaicing (about 40
 element-wise passes, a third of them in float64 for the exact decision) is 60-80%
 of every ``me,*`` configuration; elsewhere op count and per-op overhead on
 65k-pixel tensors. Absolute numbers move 2x with the machine's load; compare the
@@ -148,7 +157,7 @@ def main(args) -> int:
     print(
         f"ISP throughput, {args.size}x{args.size}, torch batch {args.batch}, numpy one image at a time "
         f"({args.static_images or args.batch} images); images/s, noisy on a shared machine\n"
-        f"threads: torch {torch.get_num_threads()} (per-image chunks run on 1 intra-op thread), "
+        f"threads: torch {torch.get_num_threads()} (as many image-parallel workers, each on 1 intra-op thread), "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} for numpy/scipy "
         f"(scipy.ndimage and colour-demosaicing are single-threaded); {os.cpu_count()} CPUs"
     )

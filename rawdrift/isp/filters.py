@@ -94,7 +94,44 @@ def _pad_axis(x: Tensor, before: int, after: int, dim: int, mode: str) -> Tensor
 
 
 def _pad_fast(x: Tensor, top: int, bottom: int, left: int, right: int, mode: str) -> Tensor:
-    return _pad_axis(_pad_axis(x, top, bottom, -2, mode), left, right, -1, mode)
+    h, w = x.shape[-2:]
+    if (torch.is_grad_enabled() and x.requires_grad) or (mode == "mirror" and (max(top, bottom) >= h or max(left, right) >= w)):
+        return _pad_axis(_pad_axis(x, top, bottom, -2, mode), left, right, -1, mode)
+    # No autograd: one full copy into a preallocated result, then the edges (two
+    # concatenations would copy the image twice).
+    out = x.new_empty(*x.shape[:-2], h + top + bottom, w + left + right)
+    rows = out.narrow(-2, top, h)
+    rows.narrow(-1, left, w).copy_(x)
+    _fill_edges(rows, left, right, -1, mode)
+    _fill_edges(out, top, bottom, -2, mode)
+    return out
+
+
+def _fill_edges(t: Tensor, before: int, after: int, dim: int, mode: str) -> None:
+    """Fill the first ``before`` and last ``after`` entries of ``t`` along ``dim`` from the core between them."""
+    n = t.shape[dim] - before - after
+    core = t.narrow(dim, before, n)
+    for width, dst, src in (
+        (before, t.narrow(dim, 0, before), _edge_source(core, before, dim, mode, low=True)),
+        (after, t.narrow(dim, before + n, after), _edge_source(core, after, dim, mode, low=False)),
+    ):
+        if width:
+            dst.copy_(src)
+
+
+def _edge_source(core: Tensor, width: int, dim: int, mode: str, low: bool) -> Tensor:
+    """What :func:`_pad_axis` puts on one side of ``core`` (a copy or a view that does not overlap it)."""
+    n = core.shape[dim]
+    if width == 0:
+        return core.narrow(dim, 0, 0)
+    if mode == "reflect":
+        return (core.narrow(dim, 0, width) if low else core.narrow(dim, n - width, width)).flip(dim)
+    if mode == "nearest":
+        edge = core.narrow(dim, 0 if low else n - 1, 1)
+        return edge.expand(*[width if d == dim % core.ndim else -1 for d in range(core.ndim)])
+    if mode == "wrap":  # a view of the core, written to the edge: no overlap
+        return core.narrow(dim, n - width, width) if low else core.narrow(dim, 0, width)
+    return (core.narrow(dim, 1, width) if low else core.narrow(dim, n - 1 - width, width)).flip(dim)  # mirror
 
 
 def _depthwise_weight(weight: Tensor, channels: int, name: str) -> Tensor:

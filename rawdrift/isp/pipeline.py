@@ -28,6 +28,7 @@ to none of the groups of :meth:`Pipeline.param_groups`.
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor, nn
@@ -54,9 +55,11 @@ STAGE_MODULES = {
     "dn": "denoise",
     "gc": "gamma_correction",
 }
-#: Pixels processed at a time when no gradient is needed (one 256x256 image: its
-#: intermediates fit the CPU's L2 cache; whole-batch tensors do not and run memory-bound).
-CHUNK_PIXELS = 256 * 256
+#: Most pixels one worker processes at a time when no gradient is needed (four
+#: 256x256 images: their intermediates stay in the CPU cache, whole-batch tensors do
+#: not and run memory-bound; fewer, larger chunks also cut the per-op Python cost
+#: that the image-parallel workers share under the GIL).
+CHUNK_PIXELS = 4 * 256 * 256
 #: Keys of :attr:`Pipeline.stages` when ``track_stages`` is on ("sh" and "dn" are shown in RGB).
 TRACKED = ("raw",) + STAGES
 #: Stages after which :meth:`Pipeline.insert_stage` can add a module, with what the module receives.
@@ -242,9 +245,11 @@ class Pipeline(nn.Module):
         is kept; otherwise WB, CC and RGB->YUV are fused into one 3x3 matrix, SH and DN
         filter only the selected channels, and YUV->RGB is one more 3x3 matrix. When
         no gradient is needed (``torch.no_grad()`` or a frozen pipeline on a plain
-        input) a CPU batch is also processed a few images at a time on one intra-op
-        thread (restored afterwards), so that every intermediate stays in the CPU
-        cache, with in-place arithmetic.
+        input) a CPU batch is also split into chunks of a few images (see
+        :data:`CHUNK_PIXELS`), processed with in-place arithmetic so that every
+        intermediate stays in the CPU cache, by ``torch.get_num_threads()``
+        image-parallel worker threads that each run torch on one intra-op thread
+        (the thread count is restored afterwards).
         """
         check_image(raw, "Pipeline: raw", channels=1, even=True, min_size=2)
         if self.track_stages or len(self.extra):
@@ -256,12 +261,25 @@ class Pipeline(nn.Module):
             mats = self._prepare(raw)
             b, _, h, w = raw.shape
             chunk = max(1, CHUNK_PIXELS // (h * w))
-            if raw.device.type != "cpu" or b <= chunk:
+            if raw.device.type != "cpu" or b == 1:
                 return self._forward_fused(raw, mats, grad=False)
+            workers = min(torch.get_num_threads(), b)
+            chunk = min(chunk, -(-b // workers))  # every worker gets a share
+            starts = range(0, b, chunk)
+            workers = min(workers, len(starts))
             out = raw.new_empty(b, 3, h, w)
-            with _single_intraop_thread():
-                for i in range(0, b, chunk):
+
+            def run(i: int) -> None:
+                with torch.no_grad():  # grad mode is per thread
                     self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
+
+            with _single_intraop_thread():
+                if workers <= 1:
+                    for i in starts:
+                        run(i)
+                else:  # one image-parallel worker per torch thread, each on one intra-op thread
+                    with ThreadPoolExecutor(workers, thread_name_prefix="rawdrift-isp") as pool:
+                        list(pool.map(run, starts))
             return out
 
     def _prepare(self, raw: Tensor, grad: bool = False) -> dict:

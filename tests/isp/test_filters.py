@@ -48,10 +48,11 @@ def test_correlate_gradcheck():
     assert torch.autograd.gradcheck(lambda a, b: correlate2d(a, b, "reflect"), (x, k), fast_mode=True)
 
 
+@pytest.mark.parametrize("grad", [False, True])  # one preallocated copy without autograd, concatenation with it
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap"])
 @pytest.mark.parametrize("size", [(2, 2), (2, 6), (4, 3), (7, 5)])
-def test_slice_padding_equals_index_gathering(mode, size):
-    x = torch.rand(2, 1, *size, dtype=torch.float64)
+def test_slice_padding_equals_index_gathering(mode, size, grad):
+    x = torch.rand(2, 1, *size, dtype=torch.float64, requires_grad=grad)
     h, w = size
     for pad in [(1, 1, 1, 1), (2, 2, 2, 2), (0, 2, 0, 0), (0, 0, 0, 2), (2, 0, 1, 3)]:
         rows = boundary_indices(h, pad[0], pad[1], mode)

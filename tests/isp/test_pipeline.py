@@ -102,6 +102,31 @@ def test_static_pipeline_batched_equals_single():
     torch.testing.assert_close(p(raw)[1:2], p(raw[1:2]))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("config", ["bi,s,ga", "me,u,me"])
+def test_chunked_workers_equal_one_pass(config, threads, monkeypatch):
+    """No-grad CPU batches are split into chunks run by image-parallel threads: same views, threads restored."""
+    import rawdrift.isp.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "CHUNK_PIXELS", 16 * 16 * 2)  # 2 images per chunk: 3 chunks for 5
+    p = Pipeline.static(config, RAW_MICROSCOPY)
+    raw = torch.from_numpy(realistic_raw(RAW_MICROSCOPY, 5, 16))[:, None]
+    with torch.no_grad():
+        whole = p._forward_fused(raw, p._prepare(raw), grad=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = p(raw)
+        assert torch.get_num_threads() == threads
+        learnable = Pipeline.parametrized(RAW_MICROSCOPY)
+        with torch.no_grad():  # workers run in their own threads: grad mode must follow the caller
+            views = learnable(raw)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(out, whole, rtol=0, atol=1e-6)
+    assert views.grad_fn is None and not views.requires_grad
+
+
 def test_pipeline_odd_size_error():
     with pytest.raises(ValueError, match="Pipeline: raw: expected even height and width"):
         Pipeline.static("bi,s,ga", RAW_DRONE)(torch.rand(1, 1, 7, 8))
