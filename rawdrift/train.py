@@ -293,12 +293,26 @@ def _load(data, task: str | None, num_workers: int = 0) -> _Tensors:
     return _Tensors(raw, target, getattr(base, "name", ""), task, num_classes)
 
 
+def center_crop_offset(full: int, size: int) -> int:
+    """The even offset of the centred ``size`` crop of a ``full``-pixel side (evaluation crops).
+
+    Even offsets keep the mosaic's RGGB phase. Forensics uses it to cut the same
+    region the trainer evaluates.
+
+    >>> center_crop_offset(40, 32), center_crop_offset(38, 32)
+    (4, 2)
+    """
+    if size > full:
+        raise ValueError(f"size: a {size}-pixel crop does not fit a {full}-pixel side")
+    return 2 * (((full - size) // 2) // 2)
+
+
 def _crop_offsets(n: int, full: int, size: int, random: bool, gen: torch.Generator | None) -> Tensor:
     """Even crop offsets (keep the RGGB phase), random or centred."""
-    span = (full - size) // 2  # number of even offsets - 1
     if random:
+        span = (full - size) // 2  # number of even offsets - 1
         return 2 * torch.randint(0, span + 1, (n,), generator=gen)
-    return torch.full((n,), 2 * (span // 2), dtype=torch.int64)
+    return torch.full((n,), center_crop_offset(full, size), dtype=torch.int64)
 
 
 def _crop(x: Tensor, oy: Tensor, ox: Tensor, size: int) -> Tensor:
@@ -755,5 +769,6 @@ def cross_validate(dataset, pipeline_factory: Callable[[], nn.Module], cfg: Trai
 
 __all__ = [
     "AUGMENTS", "LR_SCHEDULES", "NORMALIZATION", "TASKS", "lr_factor", "CVResult", "TrainConfig", "TrainResult", "build_task_model",
-    "cross_validate", "dihedral", "discard_checkpoint", "evaluate", "fit", "load_checkpoint", "normalization_for", "train_task_model",
+    "center_crop_offset", "cross_validate", "dihedral", "discard_checkpoint", "evaluate", "fit", "load_checkpoint",
+    "normalization_for", "train_task_model",
 ]

@@ -11,7 +11,7 @@ from rawdrift.data.base import RawDataset
 from rawdrift.models import ResNet18, UNet
 from rawdrift.raw.cfa import site_map, split_planes
 from rawdrift.train import (
-    CVResult, TrainConfig, TrainResult, _crop, _crop_offsets, _load, _Runner, cross_validate, dihedral,
+    CVResult, TrainConfig, TrainResult, _crop, _crop_offsets, center_crop_offset, _load, _Runner, cross_validate, dihedral,
     discard_checkpoint, evaluate, fit, load_checkpoint, normalization_for, train_task_model,
 )
 
@@ -144,6 +144,9 @@ def test_even_crop_offsets_keep_rggb():
     offs = _crop_offsets(200, 40, 32, True, torch.Generator().manual_seed(0))
     assert (offs % 2 == 0).all() and offs.min() == 0 and offs.max() == 8
     assert _crop_offsets(3, 40, 32, False, None).tolist() == [4, 4, 4]
+    assert [center_crop_offset(full, 32) for full in (32, 34, 36, 38, 40)] == [0, 0, 2, 2, 4]
+    with pytest.raises(ValueError, match="does not fit"):
+        center_crop_offset(30, 32)
     # Tile positions encoded as values 0..3: every crop must start on position 0 (red).
     sites = site_map(torch.tensor([0.0, 1.0, 2.0, 3.0]), 40, 40).reshape(1, 1, 40, 40).repeat(6, 1, 1, 1)
     g = torch.Generator().manual_seed(1)

@@ -544,11 +544,10 @@ class _Data:
     """Raw crops with a margin, targets and default views of one fold, on the device."""
 
     def __init__(self, raw: Tensor, target: Tensor, size: int, pipeline, batch_size: int):
-        from ..train import _crop_offsets
+        from ..train import center_crop_offset
 
         h, w = raw.shape[-2:]
-        oy = int(_crop_offsets(1, h, size, False, None)[0])
-        ox = int(_crop_offsets(1, w, size, False, None)[0])
+        oy, ox = center_crop_offset(h, size), center_crop_offset(w, size)
         # 4 px of context make the crop exact (3x3 demosaic and sharpening, 5x5 blur); keep it even.
         my = min(8, oy, h - oy - size) // 2 * 2
         mx = min(8, ox, w - ox - size) // 2 * 2
