@@ -92,6 +92,12 @@ def _correlate_taps(x: Tensor, kernel, mode: str) -> Tensor:
     The result is the sum of shifted copies of the padded input, added tap by
     tap in raster order, which is how ``scipy.ndimage.correlate`` orders its sum;
     on CPU this beats a depthwise ``conv2d`` for these tiny kernels.
+
+    Why not :func:`rawdrift.isp.filters.correlate_shifted`: that one takes a single
+    shared kernel and accumulates in place with ``add_(view, alpha=w)``, whose
+    fused multiply-add rounds differently from scipy's multiply-then-add. Here each
+    term is formed and then added, so float64 sums are bit-identical to scipy's,
+    which Menon's horizontal/vertical decision needs, and kernels may differ per channel.
     """
     tensor = isinstance(kernel, Tensor)
     kh, kw = (kernel.shape[-2], kernel.shape[-1]) if tensor else (len(kernel), len(kernel[0]))
