@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from torch import Tensor, nn
 from .._checks import check_choice, check_image, check_int, check_range
 from ..io import atomic_path, read_json, write_json, write_npz, write_text
 from ..metrics import class_spread
-from ..presets import get_preset
+from ._config import RunConfig
 
 MODES = ("frozen", "learned", "raw")
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
@@ -59,12 +60,13 @@ def intensity_tag(intensity: float) -> str:
 
 
 @dataclass
-class AdjustmentConfig:
+class AdjustmentConfig(RunConfig):
     """Settings of one drift-adjustment study; ``None`` fields come from the preset.
 
+    Shared fields (``dataset``, ``preset``, ``seed``, ``n``, ``root``, ``device``,
+    ``out``, ``progress``): see :class:`~rawdrift.drift._config.RunConfig`.
+
     Args:
-        dataset: one of ``rawdrift.data.DATASET_NAMES``.
-        preset: ``ci``, ``lab`` or ``paper``.
         task: ``None`` takes the dataset's.
         intensities: raw photon-budget factors in (0, 1]; the paper's low and high are 0.001 and 1.0.
         modes: any of ``frozen``, ``learned``, ``raw``.
@@ -75,13 +77,11 @@ class AdjustmentConfig:
         batch_size, size: preset values unless given.
         augment: the engine's augmentation (``"weak"``: flips and rotations of views, as the paper).
         eval_every: validate every this many optimisation steps; ``None``: after every epoch.
-        n: dataset size override (synthetic data); root: folder of a real dataset.
         n_samples: validation images of fold 0 stored as processed sample views per intensity.
-        out: result folder (default ``runs/adjustment-<dataset>-<preset>``).
     """
 
-    dataset: str = "synthetic-microscopy"
-    preset: str | None = None
+    KIND: ClassVar[str] = "adjustment"
+
     task: str | None = None
     intensities: tuple[float, ...] = (0.001, 1.0)
     modes: tuple[str, ...] = MODES
@@ -93,23 +93,15 @@ class AdjustmentConfig:
     size: int | None = None
     augment: str | None = "weak"
     eval_every: int | None = None
-    seed: int = 0
-    n: int | None = None
-    root: str | None = None
     n_samples: int = 2
-    device: str = "auto"
-    out: str | None = None
-    progress: bool = True
 
     def resolved(self) -> "AdjustmentConfig":
         """A validated copy with preset values filled in."""
-        from ..data.base import DATASET_NAMES
         from ..raw.sensor import check_intensity
 
-        check_choice(self.dataset, DATASET_NAMES, "dataset")
+        p, common = self._resolve_common()
         if self.task is not None:
             check_choice(self.task, tuple(PRIMARY), "task")
-        p = get_preset(self.preset)
         if isinstance(self.intensities, (int, float)) or len(self.intensities) == 0:
             raise ValueError(f"intensities: expected a non-empty sequence of values in (0, 1], got {self.intensities!r}")
         intensities = tuple(check_intensity(x, "intensities") for x in self.intensities)
@@ -128,16 +120,13 @@ class AdjustmentConfig:
                 check_range(v, name, low=0.0)
                 if v <= 0:
                     raise ValueError(f"{name}: expected a value > 0, got {v!r}")
-        for name in ("batch_size", "eval_every", "n"):
+        for name in ("batch_size", "eval_every"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name, minimum=1)
         if self.size is not None:
             check_int(self.size, "size", minimum=32, even=True)
         check_int(self.n_samples, "n_samples", minimum=0)
-        check_int(self.seed, "seed", minimum=0)
-        out = self.out or str(Path("runs") / f"adjustment-{self.dataset}-{p.name}")
-        return replace(self, preset=p.name, intensities=intensities, modes=modes, folds=folds, epochs=epochs,
-                       out=str(out))
+        return replace(self, **common, intensities=intensities, modes=modes, folds=folds, epochs=epochs)
 
 
 # ------------------------------------------------------------------------------- raw mode
@@ -671,7 +660,7 @@ def run_adjustment(cfg: AdjustmentConfig) -> AdjustmentResult:
                 if per_class is not None and r.get("final_per_class") is not None:
                     per_class[i, m, f] = r["final_per_class"]  # cells cached before it was recorded: nan
     result = AdjustmentResult(
-        config=asdict(cfg), task=task, metric=metric, intensities=list(cfg.intensities), modes=list(cfg.modes),
+        config=cfg.to_dict(), task=task, metric=metric, intensities=list(cfg.intensities), modes=list(cfg.modes),
         steps=steps, values=values, final=final, params=params, defaults=defaults,
         samples_frozen=np.stack(frozen_s).astype(np.float32),
         samples_learned=None if learned_s[0] is None else np.stack(learned_s).astype(np.float32),

@@ -35,6 +35,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -43,6 +44,7 @@ from torch import nn
 from .._checks import check_choice, check_int
 from ..io import read_json, write_json, write_text
 from ..presets import get_preset
+from ._config import RunConfig
 
 LEVELS = ("balanced", "linear", "exponential")
 METHODS = ("plain", "standard", "augmix", "isp_aug", "adjustment")
@@ -71,52 +73,46 @@ BOOK_GRIDS = {
 
 
 @dataclass
-class BiasConfig:
+class BiasConfig(RunConfig):
     """Settings of one bias study; ``None`` fields come from :data:`BIAS_PRESETS` and the preset.
 
+    Shared fields (``dataset``, ``preset``, ``seed``, ``n``, ``root``, ``device``,
+    ``out``, ``progress``): see :class:`~rawdrift.drift._config.RunConfig`.
+
+    ``dataset`` must be a classification dataset (synthetic microscopy is drawn as a
+    balanced pool); ``n`` is the size of that synthetic pool.
+
     Args:
-        dataset: a classification dataset name (synthetic microscopy is drawn as a balanced pool).
-        preset: ``ci``, ``lab`` or ``paper``.
         levels: imbalance levels (subset of :data:`LEVELS`).
         methods: training methods (subset of :data:`METHODS`).
         imbalance_ratio: ``n_max / n_min`` of the ``linear`` and ``exponential`` levels.
         seeds: number of seeds per cell (seeds ``seed``, ``seed + 1``, ...).
         epochs: training epochs (``None``: from :data:`BIAS_PRESETS`, else the preset).
-        n: size of the synthetic pool.
         test_per_class: held-out test samples per class.
         train_config: the static ISP configuration of the clean training data.
         drift_configs: static ISP configurations of the ISP-drift test sets.
         aug_configs: configurations ``isp_aug`` draws from (default: the 12 minus ``drift_configs``).
         corruptions: common corruptions of the corruption test sets.
         severity: their severity (1-5).
-        seed: base seed (test split, first seed of the cells).
         intensity: raw intensity of the dataset.
-        root: folder of a real dataset.
-        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
-        out: result folder (default ``runs/bias-<dataset>-<preset>``).
-        progress: show progress bars.
+
+    ``seed`` is the base seed: the test split and the first seed of the cells.
     """
 
-    dataset: str = "synthetic-microscopy"
-    preset: str | None = None
+    KIND: ClassVar[str] = "bias"
+
     levels: tuple[str, ...] = LEVELS
     methods: tuple[str, ...] = METHODS
     imbalance_ratio: float | None = None
     seeds: int | None = None
     epochs: int | None = None
-    n: int | None = None
     test_per_class: int | None = None
     train_config: str = "bi,s,ga"
     drift_configs: tuple[str, ...] = ("ma,u,me", "me,s,me", "bi,u,me")
     aug_configs: tuple[str, ...] | None = None
     corruptions: tuple[str, ...] = ("gaussian_noise", "gaussian_blur", "contrast")
     severity: int = 3
-    seed: int = 0
     intensity: float = 1.0
-    root: str | None = None
-    device: str = "auto"
-    out: str | None = None
-    progress: bool = True
 
     @classmethod
     def for_book(cls, preset: str | None = None, **overrides) -> "BiasConfig":
@@ -141,12 +137,10 @@ class BiasConfig:
         >>> c.seeds, c.imbalance_ratio, len(c.aug_configs)
         (2, 4.0, 9)
         """
-        from ..data.base import DATASET_NAMES
         from ..isp.configs import CONFIGS, parse_config
         from .corruptions import CORRUPTIONS
 
-        check_choice(self.dataset, DATASET_NAMES, "dataset")
-        p = get_preset(self.preset)
+        p, common = self._resolve_common()
         d = BIAS_PRESETS[p.name]
         levels, methods = tuple(self.levels), tuple(self.methods)
         if not levels:
@@ -171,15 +165,14 @@ class BiasConfig:
         if not math.isfinite(ratio) or ratio < 1:
             raise ValueError(f"imbalance_ratio: expected a finite value >= 1, got {self.imbalance_ratio!r}")
         epochs = self.epochs if self.epochs is not None else (d["epochs"] or p.epochs)
-        out = self.out or str(Path("runs") / f"bias-{self.dataset}-{p.name}")
         return replace(
-            self, preset=p.name, levels=levels, methods=methods, imbalance_ratio=ratio,
+            self, **common, levels=levels, methods=methods, imbalance_ratio=ratio,
             seeds=check_int(self.seeds if self.seeds is not None else d["seeds"], "seeds", minimum=1),
             epochs=check_int(epochs, "epochs", minimum=1),
             n=check_int(self.n if self.n is not None else d["n"], "n", minimum=1),
             test_per_class=check_int(self.test_per_class if self.test_per_class is not None else d["test_per_class"],
                                      "test_per_class", minimum=1),
-            drift_configs=tuple(self.drift_configs), aug_configs=aug, corruptions=tuple(self.corruptions), out=out,
+            drift_configs=tuple(self.drift_configs), aug_configs=aug, corruptions=tuple(self.corruptions),
         )
 
 
@@ -641,7 +634,7 @@ def run_bias_study(cfg: BiasConfig) -> BiasResult:
     seconds = time.perf_counter() - t0
     if prev.exists():  # keep the wall time of the run that computed the cells
         seconds = max(seconds, float(read_json(prev).get("seconds", 0.0)))
-    result = BiasResult(config=asdict(cfg), classes=ctx.classes, profiles=profiles, cells=cells, seconds=seconds,
+    result = BiasResult(config=cfg.to_dict(), classes=ctx.classes, profiles=profiles, cells=cells, seconds=seconds,
                         test_counts=test_counts)
     result.save()
     return result

@@ -61,6 +61,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -71,6 +72,7 @@ from .._checks import check_choice, check_int, check_range
 from ..io import atomic_path, read_json, write_json, write_npz, write_text
 from ..metrics import class_spread
 from ..presets import get_preset
+from ._config import RunConfig
 
 #: Parameter groups: the ISP stage codes, and ``all`` (every parameter at once).
 GROUPS = ("bl", "dm", "wb", "cc", "sh", "dn", "gc", "all")
@@ -88,12 +90,13 @@ _BISECTION_STEPS = 14
 
 
 @dataclass
-class ForensicsConfig:
+class ForensicsConfig(RunConfig):
     """Settings of one drift-forensics sweep; ``None`` fields come from the preset.
 
+    Shared fields (``dataset``, ``preset``, ``seed``, ``n``, ``root``, ``device``,
+    ``out``, ``progress``): see :class:`~rawdrift.drift._config.RunConfig`.
+
     Args:
-        dataset: one of ``rawdrift.data.DATASET_NAMES``.
-        preset: ``ci``, ``lab`` or ``paper``.
         task: ``None`` infers it from the dataset.
         groups: parameter groups to attack one at a time (see :data:`GROUPS`).
         lambdas: weights of the view penalty, each ``>= 0``; ``0`` is unconstrained ascent.
@@ -106,13 +109,11 @@ class ForensicsConfig:
         model_path: a task-model state dict to reuse (written there if missing);
             default ``out/model/model.pt``.
         n_samples: test images whose perturbed views are kept for figures.
-        intensity, n, root, seed: dataset options as in :func:`rawdrift.data.get_dataset`.
-        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
-        out: result folder (default ``runs/forensics-<dataset>-<preset>``).
+        intensity: raw intensity of the dataset, as in :func:`rawdrift.data.get_dataset`.
     """
 
-    dataset: str = "synthetic-microscopy"
-    preset: str | None = None
+    KIND: ClassVar[str] = "forensics"
+
     task: str | None = None
     groups: tuple[str, ...] = GROUPS
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
@@ -124,13 +125,7 @@ class ForensicsConfig:
     batch_size: int | None = None
     model_path: str | None = None
     n_samples: int = 4
-    seed: int = 0
     intensity: float = 1.0
-    n: int | None = None
-    root: str | None = None
-    device: str = "auto"
-    out: str | None = None
-    progress: bool = True
 
     def resolved(self) -> "ForensicsConfig":
         """A validated copy with every ``None`` field filled from the preset.
@@ -139,10 +134,7 @@ class ForensicsConfig:
         >>> (c.epochs, c.lambdas, c.out)
         (20, (10.0, 0.0), 'runs/forensics-synthetic-microscopy-paper')
         """
-        from ..data.base import DATASET_NAMES
-
-        check_choice(self.dataset, DATASET_NAMES, "dataset")
-        p = get_preset(self.preset)
+        p, common = self._resolve_common()
         groups = (self.groups,) if isinstance(self.groups, str) else tuple(self.groups)
         if not groups:
             raise ValueError("groups: expected at least one group")
@@ -171,10 +163,9 @@ class ForensicsConfig:
         check_int(self.n_samples, "n_samples", minimum=0)
         if self.task is not None:
             check_choice(self.task, tuple(PRIMARY), "task")
-        out = self.out or str(Path("runs") / f"forensics-{self.dataset}-{p.name}")
-        return replace(self, preset=p.name, groups=tuple(dict.fromkeys(groups)),
+        return replace(self, **common, groups=tuple(dict.fromkeys(groups)),
                        lambdas=tuple(dict.fromkeys(float(x) for x in lambdas)), epsilon=eps, epochs=epochs,
-                       model_epochs=model_epochs, out=str(out))
+                       model_epochs=model_epochs)
 
 
 # ----------------------------------------------------------------------------- result
@@ -842,7 +833,7 @@ def run_forensics(cfg: ForensicsConfig) -> ForensicsResult:
         records.append(rec)
 
     result = ForensicsResult(
-        config=asdict(cfg), task=task, metric=metric, groups=list(cfg.groups), lambdas=list(cfg.lambdas),
+        config=cfg.to_dict(), task=task, metric=metric, groups=list(cfg.groups), lambdas=list(cfg.lambdas),
         clean=clean, default_theta=theta_dict(default), records=records, samples=samples,
         seconds=time.perf_counter() - t0, classes=list(getattr(ds, "classes", ())) if task == "classification" else [],
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -26,7 +27,8 @@ from .._checks import check_choice, check_int
 from ..io import atomic_path, read_json, write_json, write_npz, write_text
 from ..metrics import class_spread
 from ..presets import get_preset
-from .grid import GridSummary, grid_mean_std, normalised_error, ranking
+from ._config import RunConfig
+from .grid import GridSummary, grid_mean_std, normalised_error
 
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
 #: Scalar metrics stored per cell besides the primary one.
@@ -56,12 +58,13 @@ BOOK_GRIDS = {
 
 
 @dataclass
-class SynthesisConfig:
+class SynthesisConfig(RunConfig):
     """Settings of one drift-synthesis run; ``None`` fields come from the preset.
 
+    Shared fields (``dataset``, ``preset``, ``seed``, ``n``, ``root``, ``device``,
+    ``out``, ``progress``): see :class:`~rawdrift.drift._config.RunConfig`.
+
     Args:
-        dataset: one of ``rawdrift.data.DATASET_NAMES``.
-        preset: ``ci``, ``lab`` or ``paper``.
         task: ``None`` infers it from the dataset.
         train_configs / test_configs: ISP configuration names (default: all 12).
         folds: k of the stratified k-fold cross-validation (preset ``folds``).
@@ -70,14 +73,10 @@ class SynthesisConfig:
         severities: corruption severities (the paper's headline uses 3).
         baseline: training configuration used as the reference of the normalised corruption error.
         intensity: raw intensity level of the dataset.
-        n: dataset size override (synthetic data).
-        root: folder of a real dataset.
-        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
-        out: result folder (default: ``runs/synthesis-<dataset>-<preset>``).
     """
 
-    dataset: str = "synthetic-microscopy"
-    preset: str | None = None
+    KIND: ClassVar[str] = "synthesis"
+
     task: str | None = None
     train_configs: tuple[str, ...] | None = None
     test_configs: tuple[str, ...] | None = None
@@ -86,13 +85,7 @@ class SynthesisConfig:
     corruptions: tuple[str, ...] | None = None
     severities: tuple[int, ...] = (3,)
     baseline: str = "bi,s,ga"
-    seed: int = 0
     intensity: float = 1.0
-    n: int | None = None
-    root: str | None = None
-    device: str = "auto"
-    out: str | None = None
-    progress: bool = True
 
     @classmethod
     def for_book(cls, preset: str | None = None, dataset: str = "synthetic-microscopy", **overrides) -> "SynthesisConfig":
@@ -118,12 +111,10 @@ class SynthesisConfig:
         return cls(**fields)
 
     def resolved(self) -> "SynthesisConfig":
-        from ..data.base import DATASET_NAMES
         from ..isp.configs import CONFIGS, parse_config
         from .corruptions import CORRUPTIONS
 
-        check_choice(self.dataset, DATASET_NAMES, "dataset")
-        p = get_preset(self.preset)
+        p, common = self._resolve_common()
         train = tuple(self.train_configs or CONFIGS)
         test = tuple(self.test_configs or CONFIGS)
         for c in (*train, *test, self.baseline):
@@ -136,10 +127,9 @@ class SynthesisConfig:
             if s > 5:
                 raise ValueError(f"severities: expected values in 1..5, got {s}")
         folds = check_int(self.folds if self.folds is not None else p.folds, "folds", minimum=2)
-        out = self.out or str(Path("runs") / f"synthesis-{self.dataset}-{p.name}")
-        return replace(self, preset=p.name, train_configs=train, test_configs=test, corruptions=cors,
+        return replace(self, **common, train_configs=train, test_configs=test, corruptions=cors,
                        folds=folds, epochs=self.epochs if self.epochs is not None else p.epochs,
-                       severities=tuple(self.severities), out=out)
+                       severities=tuple(self.severities))
 
 
 @dataclass
@@ -694,7 +684,7 @@ def run_cell(cfg: SynthesisConfig, i: int, f: int, ctx: _Context | None = None) 
 
 def _cell_job(cfg_dict: dict, i: int, f: int) -> str:
     """Picklable entry point for a worker process (Dask): one grid cell."""
-    return str(run_cell(SynthesisConfig(**cfg_dict), i, f))
+    return str(run_cell(SynthesisConfig.from_dict(cfg_dict), i, f))
 
 
 def assemble(cfg: SynthesisConfig, ctx: _Context | None = None, seconds: float = 0.0) -> SynthesisResult:
@@ -727,7 +717,7 @@ def assemble(cfg: SynthesisConfig, ctx: _Context | None = None, seconds: float =
                 if cls_task and "per_class_accuracy" in ev:
                     (per_class if which == "isp" else cor_pc)[i, j, f] = ev["per_class_accuracy"]
     return SynthesisResult(
-        config=asdict(cfg), task=ctx.task, metric=metric, train_configs=list(cfg.train_configs),
+        config=cfg.to_dict(), task=ctx.task, metric=metric, train_configs=list(cfg.train_configs),
         test_configs=list(cfg.test_configs), conditions=ctx.conditions, isp_scores=isp, corruption_scores=cor,
         per_class=per_class, classes=list(getattr(ctx.ds, "classes", ())), seconds=seconds,
         corruption_per_class=cor_pc, metric_grids=grids,
@@ -781,7 +771,7 @@ def _run_on_dask(cfg: SynthesisConfig, cells, client):
     try:
         # the dataset is generated (and cached on disk) once here, before the workers read it
         ctx = _Context(cfg)
-        futures = [client.submit(_cell_job, asdict(cfg), i, f, pure=False) for i, f in cells]
+        futures = [client.submit(_cell_job, cfg.to_dict(), i, f, pure=False) for i, f in cells]
         client.gather(futures)
     finally:
         if own:

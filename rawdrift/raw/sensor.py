@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_finite, check_image, check_int, check_positive, check_range, check_shape
-from .cfa import check_pattern, mosaic, site_channels
+from .cfa import check_pattern, mosaic
 
 WHITE_DN = 65535.0
 
