@@ -36,9 +36,10 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_choice, check_image, check_int, check_range
-from ..io import atomic_path, read_json, write_json, write_npz, write_text
+from ..io import atomic_path, read_json, write_json, write_text
 from ..metrics import class_spread
 from ._config import RunConfig
+from ._results import read_result, write_result
 
 MODES = ("frozen", "learned", "raw")
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
@@ -430,23 +431,16 @@ class AdjustmentResult:
 
     def save(self, out=None) -> Path:
         """Write ``result.json``, ``curves.npz``, ``summary.md`` and ``curves.csv`` into ``out``."""
-        out = Path(out or self.config["out"])
-        out.mkdir(parents=True, exist_ok=True)
-        write_npz(out / "curves.npz", **{k: getattr(self, k) for k in self._ARRAYS if getattr(self, k) is not None})
+        arrays = {k: getattr(self, k) for k in self._ARRAYS if getattr(self, k) is not None}
         meta = {k: v for k, v in asdict(self).items() if k not in self._ARRAYS}
-        write_json(out / "result.json", meta)
+        out = write_result(out or self.config["out"], meta, arrays, npz="curves.npz")
         write_text(out / "summary.md", self.to_markdown() + "\n")
         write_text(out / "curves.csv", self.curves_csv())
         return out
 
     @classmethod
     def load(cls, out) -> "AdjustmentResult":
-        out = Path(out)
-        if not (out / "result.json").exists():
-            raise FileNotFoundError(f"out: no adjustment result in {out} (run run_adjustment first)")
-        meta = read_json(out / "result.json")
-        with np.load(out / "curves.npz") as z:
-            arrays = {k: z[k] for k in z.files}
+        meta, arrays = read_result(out, "run_adjustment", npz="curves.npz")
         return cls(**meta, **arrays)
 
     # -- figures ----------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from .._checks import check_choice, check_int
 from ..io import read_json, write_json, write_text
 from ..presets import get_preset
 from ._config import RunConfig
+from ._results import read_result, write_result
 
 LEVELS = ("balanced", "linear", "exponential")
 METHODS = ("plain", "standard", "augmix", "isp_aug", "adjustment")
@@ -398,15 +399,14 @@ class BiasResult:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, out=None) -> Path:
-        out = Path(out or self.config["out"])
-        write_json(out / "result.json", asdict(self))
+        out = write_result(out or self.config["out"], asdict(self))
         write_text(out / "summary.md", self.to_markdown() + "\n")
         write_text(out / "cells.csv", self.to_csv())
         return out
 
     @classmethod
     def load(cls, out) -> "BiasResult":
-        return cls(**read_json(Path(out) / "result.json"))
+        return cls(**read_result(out, "run_bias_study")[0])
 
     # -- figures --------------------------------------------------------------------------
     def plot_accuracy(self, metric: str = "balanced_accuracy"):

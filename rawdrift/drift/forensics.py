@@ -73,6 +73,7 @@ from ..io import atomic_path, read_json, write_json, write_npz, write_text
 from ..metrics import class_spread
 from ..presets import get_preset
 from ._config import RunConfig
+from ._results import read_result, write_result
 
 #: Parameter groups: the ISP stage codes, and ``all`` (every parameter at once).
 GROUPS = ("bl", "dm", "wb", "cc", "sh", "dn", "gc", "all")
@@ -268,12 +269,8 @@ class ForensicsResult:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, out=None) -> Path:
-        out = Path(out or self.config["out"])
-        out.mkdir(parents=True, exist_ok=True)
         meta = {k: v for k, v in asdict(self).items() if k != "samples"}
-        write_json(out / "result.json", meta)
-        if self.samples:
-            write_npz(out / "samples.npz", **self.samples)
+        out = write_result(out or self.config["out"], meta, self.samples, npz="samples.npz")
         write_text(out / "summary.md", self.to_markdown() + "\n")
         write_text(out / "sweep.csv", self._csv())
         return out
@@ -290,12 +287,7 @@ class ForensicsResult:
 
     @classmethod
     def load(cls, out) -> "ForensicsResult":
-        out = Path(out)
-        meta = read_json(out / "result.json")
-        samples = {}
-        if (out / "samples.npz").exists():
-            with np.load(out / "samples.npz") as z:
-                samples = {k: z[k] for k in z.files}
+        meta, samples = read_result(out, "run_forensics", npz="samples.npz")
         return cls(**meta, samples=samples)
 
     # -- figures ----------------------------------------------------------------------------

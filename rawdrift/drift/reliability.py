@@ -40,6 +40,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int, check_range
 from ..io import read_json, write_json, write_npz, write_text
+from ._results import read_result, write_result
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 
@@ -914,31 +915,28 @@ class ReliabilityResult:
     # -- persistence --------------------------------------------------------------------------
     def save(self, out=None) -> Path:
         """Write ``result.json``, ``arrays.npz`` and ``table.md`` under ``out`` (default ``config.out``), atomically."""
-        out = Path(out if out is not None else self.config.out or "")
-        if not str(out):
+        out = out if out is not None else self.config.out
+        if out is None or not str(out):
             raise ValueError("out: no output directory given (config.out is None)")
         arrays = {"truth": self.truth, "predictions": self.predictions}
         keys = []
         for i, (k, s) in enumerate(self.samples.items()):
             arrays[f"sample{i}_points"], arrays[f"sample{i}_values"] = s.points, s.values
             keys.append(k)
-        write_npz(out / "arrays.npz", **arrays)
-        write_json(out / "result.json", {
+        write_result(out, {
             "config": self.config.to_dict(), "minority_reliable": self.minority_reliable, "sample_keys": keys,
-            "rows": self.rows, "positives": self.positives, "synthetic": self.synthetic})
+            "rows": self.rows, "positives": self.positives, "synthetic": self.synthetic}, arrays)
         write_text(out / "table.md", self.to_markdown())
         return out
 
     @classmethod
     def load(cls, out) -> "ReliabilityResult":
-        out = Path(out)
-        meta = read_json(out / "result.json")
+        meta, z = read_result(out, "run_reliability")
         config = ReliabilityConfig.from_dict(meta["config"]).resolved()
-        with np.load(out / "arrays.npz") as z:
-            truth, preds = z["truth"], z["predictions"]
-            samples = {k: SampleSet(z[f"sample{i}_points"], z[f"sample{i}_values"], config.h,
-                                    reliable_is_minority(z[f"sample{i}_values"] >= config.h))
-                       for i, k in enumerate(meta["sample_keys"])}
+        truth, preds = z["truth"], z["predictions"]
+        samples = {k: SampleSet(z[f"sample{i}_points"], z[f"sample{i}_values"], config.h,
+                                reliable_is_minority(z[f"sample{i}_values"] >= config.h))
+                   for i, k in enumerate(meta["sample_keys"])}
         return cls(config, truth, bool(meta["minority_reliable"]), samples, meta["rows"], meta["positives"],
                    meta["synthetic"], preds)
 

@@ -24,10 +24,11 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_int
-from ..io import atomic_path, read_json, write_json, write_npz, write_text
+from ..io import atomic_path, read_json, write_json, write_text
 from ..metrics import class_spread
 from ..presets import get_preset
 from ._config import RunConfig
+from ._results import read_result, write_result
 from .grid import GridSummary, grid_mean_std, normalised_error
 
 PRIMARY = {"classification": "accuracy", "segmentation": "iou"}
@@ -388,17 +389,14 @@ class SynthesisResult:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, out=None) -> Path:
-        out = Path(out or self.config["out"])
-        out.mkdir(parents=True, exist_ok=True)
         arrays = {"isp_scores": self.isp_scores, "corruption_scores": self.corruption_scores}
         for k in ("per_class", "corruption_per_class"):
             if getattr(self, k) is not None:
                 arrays[k] = getattr(self, k)
         arrays.update({_NPZ_SEP.join(k.split(":", 1)): np.asarray(v) for k, v in self.metric_grids.items()})
-        write_npz(out / "grid.npz", **arrays)
         meta = {k: v for k, v in asdict(self).items()
                 if not isinstance(v, np.ndarray) and v is not None and k != "metric_grids"}
-        write_json(out / "result.json", meta)
+        out = write_result(out or self.config["out"], meta, arrays, npz="grid.npz")
         write_text(out / "summary.md", self.to_markdown() + "\n")
         write_text(out / "isp_grid.csv", _csv(self.isp_scores, self.train_configs, self.test_configs))
         write_text(out / "corruption_grid.csv",
@@ -408,10 +406,7 @@ class SynthesisResult:
 
     @classmethod
     def load(cls, out) -> "SynthesisResult":
-        out = Path(out)
-        meta = read_json(out / "result.json")
-        with np.load(out / "grid.npz") as z:
-            arrays = {k: z[k] for k in z.files}
+        meta, arrays = read_result(out, "run_synthesis", npz="grid.npz")
         grids = {k.replace(_NPZ_SEP, ":", 1): arrays.pop(k) for k in list(arrays) if _NPZ_SEP in k}
         return cls(**meta, **arrays, metric_grids=grids)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -298,6 +299,8 @@ def test_run_reliability_ci_save_load_and_determinism(tmp_path):
         assert (tmp_path / "a" / name).exists()
     back = ReliabilityResult.load(tmp_path / "a")
     assert back.rows == res.rows and back.positives == res.positives and back.synthetic == res.synthetic
+    with pytest.raises(ValueError, match="no output directory"):
+        dataclasses.replace(res, config=dataclasses.replace(res.config, out=None)).save()
     np.testing.assert_array_equal(back.predictions, res.predictions)
     np.testing.assert_array_equal(back.truth, res.truth)
     assert back.config.box == res.config.box and back.to_markdown() == md
