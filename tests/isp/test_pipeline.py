@@ -108,7 +108,8 @@ def test_chunked_workers_equal_one_pass(config, threads, monkeypatch):
     """No-grad CPU batches are split into chunks run by image-parallel threads: same views, threads restored."""
     import rawdrift.isp.pipeline as pipeline_module
 
-    monkeypatch.setattr(pipeline_module, "CHUNK_PIXELS", 16 * 16 * 2)  # 2 images per chunk: 3 chunks for 5
+    for name in ("CHUNK_PIXELS", "MENON_CHUNK_PIXELS"):
+        monkeypatch.setattr(pipeline_module, name, 16 * 16 * 2)  # 2 images per chunk: 3 chunks for 5
     p = Pipeline.static(config, RAW_MICROSCOPY)
     raw = torch.from_numpy(realistic_raw(RAW_MICROSCOPY, 5, 16))[:, None]
     with torch.no_grad():
