@@ -48,6 +48,8 @@ torch 4.6-4.7x the numpy reference (min), median 5.9-6.0x, max 9.0-9.4x; the
 one-image, one-thread version measured 3.3x / 4.6x / 8.1x on the same idle machine
 just before. No configuration meets the 10x target; the closest are ``ma,s,me`` and
 ``bi,s,me`` (8.5-9.4x), the furthest ``me,u,ga`` and ``bi,u,ga`` (4.6-4.9x).
+Menon configurations use two-image chunks (their intermediates are about four times
+larger); with that, two more idle runs: 4.6-5.0x (min), median 5.8-6.0x, max 8.2-9.4x.
 Earlier, loaded-machine run: 3.0-5.7x, median 4.6x (before the CPU work: 0.7-1.6x).
 Remaining: Menon's demosaicing (about 40
 element-wise passes, a third of them in float64 for the exact decision) is 60-80%

@@ -359,7 +359,7 @@ class BiasResult:
                          f"expense in at least one level; "
                          + (f"clearly beyond seed noise for {', '.join(firm)}." if firm else
                             "with fewer than 3 seeds no difference can be called clear." if few else
-                            "none of these differences is beyond the seed noise of this run."))
+                            "no such trade-off is beyond the seed noise of this run."))
         else:
             lines.append("Answer: no method raised drifted balanced accuracy while lowering clean tail-class accuracy.")
         return "\n".join(lines)

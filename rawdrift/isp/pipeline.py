@@ -61,9 +61,10 @@ STAGE_MODULES = {
 #: that the image-parallel workers share under the GIL).
 CHUNK_PIXELS = 4 * 256 * 256
 #: The same for Menon's demosaicing, whose float64 decision and many intermediates need
-#: about four times the memory per image (with four-image chunks it ran 30 % slower on a
-#: loaded machine).
-MENON_CHUNK_PIXELS = 256 * 256
+#: about four times the memory per image. Measured on the idle 2-core machine
+#: (me,s,me / me,u,ga, images/s, three rounds): one-image chunks 155-177 / 138-165,
+#: two-image 199-210 / 180-192, four-image 184-195 / 175-176.
+MENON_CHUNK_PIXELS = 2 * 256 * 256
 #: Keys of :attr:`Pipeline.stages` when ``track_stages`` is on ("sh" and "dn" are shown in RGB).
 TRACKED = ("raw",) + STAGES
 #: Stages after which :meth:`Pipeline.insert_stage` can add a module, with what the module receives.

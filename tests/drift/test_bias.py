@@ -34,7 +34,7 @@ def test_config_aug_configs_leave_out_drift_configs():
     assert "ma,u,me" not in c.aug_configs and len(c.aug_configs) == 11
 
 
-def _fake(rob_gain, tail_change, seeds=3):
+def _fake(rob_gain, tail_change, seeds=3, spread=1.0):
     """A result where `augmix` changes drifted balanced accuracy and tail (class 2) accuracy vs `standard`."""
 
     def cell(bal_drift, tail):
@@ -45,7 +45,7 @@ def _fake(rob_gain, tail_change, seeds=3):
 
     noise = [0.0, 0.01, -0.01][:seeds]
     cells = {"exponential": {"standard": [cell(0.5 + e, 0.6 + e) for e in noise],
-                             "augmix": [cell(0.5 + rob_gain + 2 * e, 0.6 + tail_change + 2 * e) for e in noise]}}
+                             "augmix": [cell(0.5 + rob_gain + 2 * spread * e, 0.6 + tail_change + 2 * spread * e) for e in noise]}}
     cfg = {"levels": ["exponential"], "methods": ["standard", "augmix"], "drift_configs": ["ma,u,me"],
            "corruptions": ["contrast"], "severity": 3, "seeds": seeds, "dataset": "toy", "preset": "ci",
            "imbalance_ratio": 4.0, "test_per_class": 1}
@@ -60,6 +60,8 @@ def test_answer_follows_the_numbers():
     assert "no method raised" in _fake(0.1, +0.2).answer()
     assert "no method raised" in _fake(-0.1, -0.2).answer()
     assert "too few seeds" in _fake(0.1, -0.2, seeds=2).answer()
+    noisy = _fake(0.1, -0.2, spread=30).answer()
+    assert "within seed noise on at least one" in noisy and "no such trade-off is beyond the seed noise" in noisy
 
 
 def test_table_and_comparison_values():
