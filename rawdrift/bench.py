@@ -56,6 +56,23 @@ element-wise passes, a third of them in float64 for the exact decision) is 60-80
 of every ``me,*`` configuration; elsewhere op count and per-op overhead on
 65k-pixel tensors. Absolute numbers move 2x with the machine's load; compare the
 speed-up column, which times numpy and torch back to back per configuration.
+
+Tried and measured on the idle machine (2026-11-23), without a gain over the reference:
+
+- ``torch.compile`` (inductor, CPU, ``dynamic=False``) of one fused four-image ``bi,s,ga``
+  chunk on one thread: 500 images/s against 490 eager (graph breaks at the filter checks). A
+  break-free rewrite of the same pipeline with shifted-slice filters compiles to 422 images/s,
+  the same with ``conv2d`` to 325: the hand-fused eager path is already ahead.
+- glibc's allocator: allocating and touching the 50 MB output of a 64-image batch takes
+  10.4 ms (first-touch page faults), 1.1 ms with ``MALLOC_MMAP_THRESHOLD_=1073741824
+  MALLOC_TRIM_THRESHOLD_=4294967296`` in the environment. With those set, torch runs 20-40%
+  faster (``bi,s,ga`` 922 images/s) but so does the numpy reference (150): min 4.0x, median
+  6.1x, max 10.7x. Worth setting for throughput on Linux; it does not move the ratio.
+- Menon's float64 decision is 2.2 of its 6.0 ms per image (0.9 in float32). A float32
+  decision with a float64 fallback near ties would save at most about 20% of a ``me,*``
+  configuration, which needs 2.5x for the 10x target.
+- Threads scale worse than processes: in an isolated loop two worker threads give 1.4x one
+  thread for ``bi,s,ga`` (1.8x for ``me,u,ga``, whose ops are larger), two processes 1.7x.
 """
 
 from __future__ import annotations
