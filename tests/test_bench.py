@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from rawdrift.bench import bench_isp, format_rows
@@ -18,3 +23,27 @@ def test_bench_cli(capsys):
 def test_bench_config_error():
     with pytest.raises(ValueError, match="unknown demosaicing code"):
         bench_isp(batch=1, size=16, configs=["zz,s,ga"])
+
+
+GPU_SH = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
+
+
+def _gpu_sh(*args, tmp_path):
+    env = {**os.environ, "PY": sys.executable, "DEVICE": "cpu", "PRESET": "ci"}
+    return subprocess.run(["bash", str(GPU_SH), *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+
+
+def test_gpu_script_env_step(tmp_path):
+    """The GPU runbook's env step runs from source and logs what it found, with its exit status."""
+    r = _gpu_sh("run", str(tmp_path / "out"), "env", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path / "out" / "00-env.log").read_text()
+    assert "torch" in log and "rawdrift" in log and "== env: exit 0" in log
+    assert "all steps passed" in r.stdout
+
+
+def test_gpu_script_rejects_unknown_step_and_missing_out(tmp_path):
+    r = _gpu_sh("run", str(tmp_path / "out"), "benhc", tmp_path=tmp_path)
+    assert r.returncode == 2 and "unknown step: benhc" in r.stderr and "bench" in r.stderr
+    assert _gpu_sh("run", tmp_path=tmp_path).returncode == 2
+    assert _gpu_sh(tmp_path=tmp_path).returncode == 2
