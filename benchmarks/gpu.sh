@@ -11,6 +11,9 @@
 #   synthesis  benchmarks/synthesis.py --profile: one grid cell timed, the full grid extrapolated
 #   forensics  rawdrift forensics at the preset, timed
 #   adjustment rawdrift adjustment at the preset, timed
+#   grid       (not in the default list) the full synthesis grid at the preset, timed. Its folder,
+#              GRID_OUT (default runs/gpu-synthesis-PRESET), lies outside OUT so that a run cut
+#              off by a time limit resumes when the step is run again; summary.md is copied to OUT.
 #
 # Environment: PRESET (default paper), DEVICE (default cuda), DATASET (default
 # synthetic-microscopy), PY (default python3). The repository is used from source
@@ -30,6 +33,7 @@ DEVICE=${DEVICE:-cuda}
 DATASET=${DATASET:-synthetic-microscopy}
 WHEELS=(colour-demosaicing==0.2.7 colour-science==0.4.7 rawpy==0.28.0)
 ALL_STEPS=(env tests bench synthesis forensics adjustment)
+OPTIONAL_STEPS=(grid)
 
 usage() { sed -n '2,5p' "$0" >&2; exit 2; }
 
@@ -77,7 +81,8 @@ run() {
     local steps=("$@")
     [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
     for s in "${steps[@]}"; do
-        [[ " ${ALL_STEPS[*]} " == *" $s "* ]] || { echo "unknown step: $s (one of: ${ALL_STEPS[*]})" >&2; exit 2; }
+        [[ " ${ALL_STEPS[*]} ${OPTIONAL_STEPS[*]} " == *" $s "* ]] ||
+            { echo "unknown step: $s (one of: ${ALL_STEPS[*]} ${OPTIONAL_STEPS[*]})" >&2; exit 2; }
     done
     # The carried wheels, only where this Python lacks the packages they hold.
     if ! "$PY" -c "import colour_demosaicing, rawpy" 2> /dev/null && compgen -G ".whl/*.whl" > /dev/null; then
@@ -101,6 +106,10 @@ run() {
                            --device "$DEVICE" --quiet --out "$OUT/forensics" ;;
             adjustment) step adjustment "${rd[@]}" adjustment --dataset "$DATASET" --preset "$PRESET" \
                             --device "$DEVICE" --quiet --out "$OUT/adjustment" ;;
+            grid) local grid_out=${GRID_OUT:-runs/gpu-synthesis-$PRESET}
+                  step grid "${rd[@]}" synthesis --dataset "$DATASET" --preset "$PRESET" --device "$DEVICE" \
+                      --quiet --out "$grid_out"
+                  [ ! -f "$grid_out/summary.md" ] || cp "$grid_out/summary.md" "$OUT/grid-summary.md" ;;
         esac
     done
     if [ ${#FAILED[@]} -gt 0 ]; then
