@@ -25,13 +25,15 @@
 # With DEVICE=cpu PRESET=ci the same steps run on a laptop in a few minutes, which is how
 # the script itself is checked (tests/test_bench.py runs its env step).
 set -euo pipefail
+CALLER_DIR=$PWD  # a relative OUT is taken from where the script was called
 cd "$(dirname "$0")/.."
 
 PY=${PY:-python3}
 PRESET=${PRESET:-paper}
 DEVICE=${DEVICE:-cuda}
 DATASET=${DATASET:-synthetic-microscopy}
-WHEELS=(colour-demosaicing==0.2.7 colour-science==0.4.7 rawpy==0.28.0)
+# The pins of the packages a GPU image lacks, from the lock file (one source of versions).
+mapfile -t WHEELS < <(grep -E '^(colour-demosaicing|colour-science|rawpy)==' requirements/lock.txt)
 ALL_STEPS=(env tests bench synthesis forensics adjustment)
 OPTIONAL_STEPS=(grid)
 
@@ -39,6 +41,7 @@ usage() { sed -n '2,5p' "$0" >&2; exit 2; }
 
 wheels() {
     local py=${WHEEL_PY:-3.12}
+    [ ${#WHEELS[@]} -eq 3 ] || { echo "requirements/lock.txt: expected pins of colour-demosaicing, colour-science and rawpy, found: ${WHEELS[*]}" >&2; exit 1; }
     mkdir -p .whl
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info; echo '/.whl/' >> .git/info/exclude; }
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$py" --implementation cp \
@@ -77,6 +80,7 @@ EOF
 run() {
     [ $# -ge 1 ] || usage
     OUT=$1; shift
+    [[ $OUT == /* ]] || OUT=$CALLER_DIR/$OUT
     mkdir -p "$OUT"
     local steps=("$@")
     [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")

@@ -34,8 +34,10 @@ def _gpu_sh(*args, tmp_path):
 
 
 def test_gpu_script_env_step(tmp_path):
-    """The GPU runbook's env step runs from source and logs what it found, with its exit status."""
-    r = _gpu_sh("run", str(tmp_path / "out"), "env", tmp_path=tmp_path)
+    """The GPU runbook's env step runs from source and logs what it found, with its exit status.
+
+    OUT is relative here: it is taken from the caller's folder, not the repository's."""
+    r = _gpu_sh("run", "out", "env", tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr
     log = (tmp_path / "out" / "00-env.log").read_text()
     assert "torch" in log and "rawdrift" in log and "== env: exit 0" in log
