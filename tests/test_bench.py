@@ -13,11 +13,19 @@ def test_bench_isp_rows():
     rows = bench_isp(batch=2, size=16, configs=["bi,s,ga"], repeat=1)
     assert rows[0]["config"] == "bi,s,ga" and rows[0]["numpy"] > 0 and rows[0]["torch_cpu"] > 0
     assert "speedup_cpu" in format_rows(rows)
+    assert rows[0]["torch_cpu_ops"] > 0  # the op-by-op torch path, timed beside the compiled one
+
+
+def test_bench_without_fused_kernels_has_one_cpu_column(monkeypatch):
+    monkeypatch.setenv("RAWDRIFT_FUSED", "0")
+    rows = bench_isp(batch=2, size=16, configs=["bi,s,ga"], repeat=1)
+    assert "torch_cpu" in rows[0] and "torch_cpu_ops" not in rows[0]
 
 
 def test_bench_cli(capsys):
     assert main(["bench", "isp", "--batch", "2", "--size", "16", "--configs", "bi,u,me", "--repeat", "1", "--device", "cpu"]) == 0
-    assert "bi,u,me" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "bi,u,me" in out and "speed-up torch cpu_ops / numpy" in out and "numba kernels" in out
 
 
 def test_bench_config_error():

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from .._checks import check_finite, check_image
 from ..raw.cfa import site_map
+from . import fused
 from .black_level import BL_MAX, BlackLevel
 from .camera import Camera
 from .color import RGB_FROM_YUV, YUV_FROM_RGB, ColorCorrection, rgb_to_yuv, yuv_to_rgb
@@ -116,6 +117,8 @@ class Pipeline(nn.Module):
         self.stages: dict[str, Tensor] = {}
         self.extra = nn.ModuleDict()
         self.extra_after: dict[str, str] = {}
+        #: Allow the compiled CPU kernels of :mod:`rawdrift.isp.fused` when no gradient is needed.
+        self.fused = True
 
     # -- constructors -------------------------------------------------------------------------
     @classmethod
@@ -254,7 +257,11 @@ class Pipeline(nn.Module):
         :data:`CHUNK_PIXELS`), processed with in-place arithmetic so that every
         intermediate stays in the CPU cache, by ``torch.get_num_threads()``
         image-parallel worker threads that each run torch on one intra-op thread
-        (the thread count is restored afterwards).
+        (the thread count is restored afterwards). On that no-grad CPU path a float32
+        batch of a static-like pipeline (luma-only SH/DN, exact gamma) goes to the
+        compiled kernels of :mod:`rawdrift.isp.fused` instead of torch ops, in the
+        same chunks and threads; ``self.fused = False`` (or ``RAWDRIFT_FUSED=0``) keeps
+        it on torch ops. Both are held to the static reference by the same tests.
         """
         check_image(raw, "Pipeline: raw", channels=1, even=True, min_size=2)
         if self.track_stages or len(self.extra):
@@ -267,17 +274,28 @@ class Pipeline(nn.Module):
             b, _, h, w = raw.shape
             menon = getattr(self.demosaic, "method", None) == "menon2007"
             chunk = max(1, (MENON_CHUNK_PIXELS if menon else CHUNK_PIXELS) // (h * w))
-            if raw.device.type != "cpu" or b == 1:
+            if raw.device.type != "cpu":
+                return self._forward_fused(raw, mats, grad=False)
+            plan = fused.plan(self, raw, mats)
+            if plan is None and b == 1:
                 return self._forward_fused(raw, mats, grad=False)
             workers = min(torch.get_num_threads(), b)
             chunk = min(chunk, -(-b // workers))  # every worker gets a share
             starts = range(0, b, chunk)
             workers = min(workers, len(starts))
             out = raw.new_empty(b, 3, h, w)
+            if plan is not None:
+                mosaics = raw.detach().reshape(b, h, w).contiguous().numpy()
+                views = out.numpy()
+                gamma = self.gamma_correction.gamma.detach()
 
             def run(i: int) -> None:
                 with torch.no_grad():  # grad mode is per thread
-                    self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
+                    if plan is None:
+                        self._forward_fused(raw[i : i + chunk], mats, grad=False, out=out[i : i + chunk])
+                    else:  # compiled, releases the GIL; then the same exact gamma as the torch path
+                        fused.process_chunk(mosaics[i : i + chunk], views[i : i + chunk], *plan)
+                        _display_gamma_(out[i : i + chunk], gamma)
 
             with _single_intraop_thread():
                 if workers <= 1:

@@ -18,12 +18,16 @@ def _run(p, raw, device):
         return p.to(device)(torch.from_numpy(raw)[:, None].to(device)).permute(0, 2, 3, 1).cpu().numpy()
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "ops"])
 @pytest.mark.parametrize("cam", CAMERAS)
 @pytest.mark.parametrize("config", CONFIGS)
-def test_static_pipeline_matches_reference(config, cam, device):
+def test_static_pipeline_matches_reference(config, cam, device, fused):
+    """Both no-grad paths: the compiled kernels (CPU, where numba is installed) and op-by-op torch."""
     camera = CAMERAS[cam]
     for raw in (random_raw(2, 32), realistic_raw(camera, 2, 48)):
-        out = _run(Pipeline.static(config, camera), raw, device)
+        p = Pipeline.static(config, camera)
+        p.fused = fused
+        out = _run(p, raw, device)
         ref = np.stack([process_static(r, config, camera) for r in raw])
         assert np.abs(out - ref).max() <= ATOL, (config, cam, np.abs(out - ref).max())
 
