@@ -67,6 +67,7 @@ def site_classes(h: int, w: int, pattern: str) -> tuple[np.ndarray, np.ndarray]:
     col = colour[iy[:, None], ix[None, :]]
     red_row = (colour == 0).any(axis=1)[iy][:, None]
     cls = np.where(col == 0, 0, np.where(col == 2, 3, np.where(red_row, 1, 2))).astype(np.int8)
+
     def reflect(n):  # -1 -> 0 and n -> n - 1
         i = np.arange(-1, n + 1)
         return np.where(i < 0, -i - 1, np.where(i >= n, 2 * n - 1 - i, i))
@@ -177,7 +178,10 @@ def _malvar(x, cls, d, xp):
 
 @njit(**_JIT)
 def _menon_decision(x, cls, horiz, g, xp, chp, cvp, dhp, dvp):
-    """Menon steps 1-2 in float64, scipy's order of additions: ``horiz`` (True: horizontal wins) and green."""
+    """Menon steps 1-2 in float64, scipy's order of additions, into ``horiz`` (True: the horizontal
+    estimate wins, ties included) and ``g[0]``/``g[1]`` (the horizontal/vertical green estimates
+    rounded once to float32). ``xp`` ... ``dvp`` are ``(H + 4, W + 4)`` float64 scratch, the
+    rings of ``dhp``/``dvp`` zero."""
     h, w = x.shape
     for i in range(h):
         for j in range(w):
@@ -250,6 +254,18 @@ def _along(a, ii, jj, horizontal):
 
 
 @njit(**_JIT)
+def _differences(d, p1, p2):
+    """``p1 = R - G`` and ``p2 = B - G`` of ``d`` into ``(H + 2, W + 2)`` planes with mirror rings."""
+    _, h, w = d.shape
+    for i in range(h):
+        for j in range(w):
+            p1[i + 1, j + 1] = d[0, i, j] - d[1, i, j]
+            p2[i + 1, j + 1] = d[2, i, j] - d[1, i, j]
+    _ring(p1, 1, True)
+    _ring(p2, 1, True)
+
+
+@njit(**_JIT)
 def _menon(x, cls, d, xp, chp, cvp, dhp, dvp, horiz, p1, p2, p3):
     """Menon (2007) DM with the refining step, as the torch no-grad path."""
     h, w = x.shape
@@ -297,12 +313,7 @@ def _menon(x, cls, d, xp, chp, cvp, dhp, dvp, horiz, p1, p2, p3):
                 else:
                     d[2, i, j] = d[0, i, j] - rb
     # 4. refining step
-    for i in range(h):
-        for j in range(w):
-            p1[i + 1, j + 1] = d[0, i, j] - d[1, i, j]
-            p2[i + 1, j + 1] = d[2, i, j] - d[1, i, j]
-    _ring(p1, 1, True)
-    _ring(p2, 1, True)
+    _differences(d, p1, p2)
     for i in range(h):
         for j in range(w):
             s = cls[i, j]
@@ -310,12 +321,7 @@ def _menon(x, cls, d, xp, chp, cvp, dhp, dvp, horiz, p1, p2, p3):
                 d[1, i, j] = d[0, i, j] - _along(p1, i + 1, j + 1, horiz[i, j])
             elif s == 3:
                 d[1, i, j] = d[2, i, j] - _along(p2, i + 1, j + 1, horiz[i, j])
-    for i in range(h):
-        for j in range(w):
-            p1[i + 1, j + 1] = d[0, i, j] - d[1, i, j]
-            p2[i + 1, j + 1] = d[2, i, j] - d[1, i, j]
-    _ring(p1, 1, True)
-    _ring(p2, 1, True)
+    _differences(d, p1, p2)
     for i in range(h):
         for j in range(w):
             s = cls[i, j]
