@@ -12,8 +12,10 @@ compiled kernels of :mod:`rawdrift.isp.fused` when numba is installed; ``cpu_ops
 is the same pipeline with ``fused = False``, op-by-op torch (the history below).
 
 Compiled kernels (2026-11-23, idle 2-core machine, ``OMP_NUM_THREADS=2 rawdrift bench isp``,
-two runs): ``cpu`` 13.4-13.5x the numpy reference (min), median 17.7-25.1x, max 28.2-32.4x;
-``cpu_ops`` in the same run min 4.1x, median 6.1x, max 9.8x. Per image on one thread
+three runs): ``cpu`` 13.4-14.5x the numpy reference (min), median 17.7-26.3x, max 28.2-32.6x;
+``cpu_ops`` in the same runs min 4.1-4.7x, median 6.0-6.1x, max 9.2-9.8x. One core each
+(``OMP_NUM_THREADS=1 rawdrift bench isp --threads 1``): ``cpu`` min 7.6x, median 14.7x, max
+20.3x. The last runs are in ``benchmarks/results/isp-cpu.md``. Per image on one thread
 (256x256, ``process_chunk`` alone): bilinear/Malvar configurations 0.28-0.47 ms, Menon
 1.25-1.45 ms, plus 0.14 ms for the exact gamma (torch's vectorised ``exp(log)``, which
 numba's scalar ``pow`` would not match). What made the difference: one compiled pass per

@@ -45,7 +45,20 @@ DM_CODES = {"bilinear": 0, "menon2007": 1, "malvar2004": 2}
 SH_CODES = {"s": 0, "u": 1}
 DN_CODES = {"ga": 0, "me": 1}
 
-_JIT = dict(cache=True, nogil=True)
+#: Whether the compiled kernels are cached on disk (False where numba finds no writable cache
+#: location, e.g. a read-only install with an unwritable home: then they compile once per process).
+CACHED = True
+
+
+def _kernel(f):
+    """``njit`` without the GIL, cached on disk where numba can write its cache."""
+    global CACHED
+    try:
+        return njit(cache=True, nogil=True)(f)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        CACHED = False
+        return njit(nogil=True)(f)
+
 _THIRD = np.float32(1.0 / 3.0)
 _HALF = np.float32(0.5)
 _ZERO = np.float32(0.0)
@@ -92,7 +105,7 @@ def _src(i, n, mirror):
     return i
 
 
-@njit(**_JIT)
+@_kernel
 def _ring(a, p, mirror):
     """Fill the ``p``-pixel border ring of padded ``a`` (``(H + 2p, W + 2p)``) from its interior."""
     hp, wp = a.shape
@@ -112,7 +125,7 @@ def _ring(a, p, mirror):
 # ----------------------------------------------------------------------------- demosaicing
 
 
-@njit(**_JIT)
+@_kernel
 def _bilinear(x, colp, k, d, xp, sp):
     """Bilinear DM: each colour's sparse plane (reflect-padded) correlated with its 3x3 kernel ``k[c]``.
 
@@ -139,7 +152,7 @@ def _bilinear(x, colp, k, d, xp, sp):
                 )
 
 
-@njit(**_JIT)
+@_kernel
 def _malvar(x, cls, d, xp):
     """Malvar-He-Cutler DM from five neighbour sums of the reflect-padded mosaic (as the torch path)."""
     h, w = x.shape
@@ -176,7 +189,7 @@ def _malvar(x, cls, d, xp):
                     d[0, i, j], d[1, i, j], d[2, i, j] = at_col, c, at_row
 
 
-@njit(**_JIT)
+@_kernel
 def _menon_decision(x, cls, horiz, g, xp, chp, cvp, dhp, dvp):
     """Menon steps 1-2 in float64, scipy's order of additions, into ``horiz`` (True: the horizontal
     estimate wins, ties included) and ``g[0]``/``g[1]`` (the horizontal/vertical green estimates
@@ -253,7 +266,7 @@ def _along(a, ii, jj, horizontal):
     return a[ii, jj] * _THIRD + (a[ii - 1, jj] + a[ii + 1, jj]) * _THIRD
 
 
-@njit(**_JIT)
+@_kernel
 def _differences(d, p1, p2):
     """``p1 = R - G`` and ``p2 = B - G`` of ``d`` into ``(H + 2, W + 2)`` planes with mirror rings."""
     _, h, w = d.shape
@@ -265,7 +278,7 @@ def _differences(d, p1, p2):
     _ring(p2, 1, True)
 
 
-@njit(**_JIT)
+@_kernel
 def _menon(x, cls, d, xp, chp, cvp, dhp, dvp, horiz, p1, p2, p3):
     """Menon (2007) DM with the refining step, as the torch no-grad path."""
     h, w = x.shape
@@ -379,7 +392,7 @@ def _median9(p0, p1, p2, p3, p4, p5, p6, p7, p8):
     return p4
 
 
-@njit(**_JIT)
+@_kernel
 def _luma(d, t, sh, ksh, g1, amount, dn, kdn, y2, zp, yp, q, zd):
     """Y of ``d`` through SH then DN into ``y2`` (``(H, W)``). Scratch (all C-contiguous, which
     keeps the loops vectorised): ``zp`` ``(H + 2, W + 2)`` with a zero ring; ``yp`` and ``q`` for the
@@ -451,7 +464,7 @@ def _luma(d, t, sh, ksh, g1, amount, dn, kdn, y2, zp, yp, q, zd):
                 )
 
 
-@njit(**_JIT)
+@_kernel
 def _to_rgb(d, t, ti, y2, o):
     """``o = clip(to_rgb @ (y2, U, V), 0, 1)`` with ``U, V`` from ``to_yuv @ d``."""
     _, h, w = d.shape
@@ -468,7 +481,7 @@ def _to_rgb(d, t, ti, y2, o):
                 o[c, i, j] = min(max(z, _ZERO), _ONE)
 
 
-@njit(**_JIT)
+@_kernel
 def process_chunk(raw, out, bl, cls, colp, dm, kbil, t, ti, sh, ksh, g1, amount, dn, kdn):
     """Run ``n`` images of ``raw`` (``(n, H, W)`` float32) through BL, DM, the fused 3x3 matrix,
     SH and DN on the luma, back to RGB and clip, into ``out`` (``(n, 3, H, W)`` float32; gamma is

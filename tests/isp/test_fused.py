@@ -144,3 +144,34 @@ def test_raw_that_requires_grad_under_no_grad():
     with torch.no_grad():
         out = p(raw)
     assert not out.requires_grad and out.shape == (2, 3, 16, 16)
+
+
+def test_kernels_compile_without_a_writable_cache(tmp_path):
+    """A read-only install with no writable cache location: the kernels still compile and run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numba\n"
+        "real = numba.njit\n"
+        "def fake(*a, **k):\n"
+        "    if k.get('cache'):\n"
+        "        raise RuntimeError('cannot cache function: no locator available')\n"
+        "    return real(*a, **k)\n"
+        "numba.njit = fake\n"
+        "import torch\n"
+        "from rawdrift.isp import fused\n"
+        "from rawdrift.isp.camera import RAW_DRONE\n"
+        "from rawdrift.isp.pipeline import Pipeline\n"
+        "p = Pipeline.static('ma,s,me', RAW_DRONE)\n"
+        "raw = torch.rand(2, 1, 16, 16)\n"
+        "with torch.no_grad():\n"
+        "    assert fused.plan(p, raw, p._prepare(raw)) is not None\n"
+        "    out = p(raw)\n"
+        "    p.fused = False\n"
+        "    assert (out - p(raw)).abs().max() < 1e-5\n"
+        "print('cached', fused.CACHED)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "cached False" in r.stdout
