@@ -17,8 +17,8 @@ three runs): ``cpu`` 13.4-14.5x the numpy reference (min), median 17.7-26.3x, ma
 (``OMP_NUM_THREADS=1 rawdrift bench isp --threads 1``): ``cpu`` min 7.6x, median 14.7x, max
 20.3x. The last runs are in ``benchmarks/results/isp-cpu.md``. Per image on one thread
 (256x256, ``process_chunk`` alone): bilinear/Malvar configurations 0.28-0.47 ms, Menon
-1.25-1.45 ms, plus 0.14 ms for the exact gamma (torch's vectorised ``exp(log)``, which
-numba's scalar ``pow`` would not match). What made the difference: one compiled pass per
+1.25-1.45 ms, plus 0.14 ms for the exact gamma (left to torch's vectorised ``exp(log)``:
+numba's scalar ``pow`` took 0.83 ms). What made the difference: one compiled pass per
 stage with every plane of one image in cache (no per-op dispatch, no whole-plane
 temporaries), and C-contiguous scratch arrays, which alone cut the bilinear DM from 0.45
 to 0.09 ms and SH+DN from 0.65 to 0.17 ms (numba does not vectorise loops over sliced,
@@ -185,6 +185,8 @@ def format_rows(rows: list[dict]) -> str:
 def main(args) -> int:
     import torch
 
+    from .isp import fused
+
     if args.bench != "isp":  # pragma: no cover - argparse restricts choices
         raise ValueError(f"bench: unknown benchmark {args.bench!r}")
     if args.device == "all":
@@ -205,8 +207,6 @@ def main(args) -> int:
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} for numpy/scipy "
         f"(scipy.ndimage and colour-demosaicing are single-threaded); {os.cpu_count()} CPUs"
     )
-    from .isp import fused
-
     print(
         "cpu: the Pipeline as users call it ("
         + ("compiled numba kernels, rawdrift.isp.fused" if fused.enabled() else "torch ops: numba missing or RAWDRIFT_FUSED=0")
