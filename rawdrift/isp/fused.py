@@ -443,8 +443,7 @@ def _luma(d, t, sh, ksh, g1, amount, dn, kdn, y2, zp, yp, q, zd):
     for i in range(h):
         for j in range(w):
             zd[i + p, j + p] = y2[i, j]
-    zv = zd
-    _ring(zv, p, False)
+    _ring(zd, p, False)
     if dn == 0:
         for i in range(h):
             for j in range(w):
@@ -453,14 +452,14 @@ def _luma(d, t, sh, ksh, g1, amount, dn, kdn, y2, zp, yp, q, zd):
                 for b in range(5):
                     kab = kdn[a, b]
                     for j in range(w):
-                        y2[i, j] += kab * zv[i + a, j + b]
+                        y2[i, j] += kab * zd[i + a, j + b]
     else:
         for i in range(h):
             for j in range(w):
                 y2[i, j] = _median9(
-                    zv[i, j], zv[i, j + 1], zv[i, j + 2],
-                    zv[i + 1, j], zv[i + 1, j + 1], zv[i + 1, j + 2],
-                    zv[i + 2, j], zv[i + 2, j + 1], zv[i + 2, j + 2],
+                    zd[i, j], zd[i, j + 1], zd[i, j + 2],
+                    zd[i + 1, j], zd[i + 1, j + 1], zd[i + 1, j + 2],
+                    zd[i + 2, j], zd[i + 2, j + 1], zd[i + 2, j + 2],
                 )
 
 
@@ -489,7 +488,7 @@ def process_chunk(raw, out, bl, cls, colp, dm, kbil, t, ti, sh, ksh, g1, amount,
     :func:`site_classes`; ``dm``/``sh``/``dn`` from the ``*_CODES`` tables; ``kbil`` ``(3, 3, 3)``
     bilinear correlation kernels; ``t``/``ti`` the to-YUV and to-RGB matrices; ``ksh`` the 3x3
     sharpening correlation kernel; ``g1`` the unsharp Gaussian; ``kdn`` the 5x5 blur kernel.
-    Needs ``H, W >= 2 * (len(g1) // 2) + 2``."""
+    Needs ``H, W >= max(r, 2) + 2`` with ``r = len(g1) // 2``, as :func:`plan` checks."""
     n, h, w = raw.shape
     r = (g1.shape[0] - 1) // 2
     x = np.empty((h, w), np.float32)
