@@ -531,7 +531,8 @@ def plan(pipeline, raw, prep: dict):
     """The arguments of :func:`process_chunk` for ``pipeline`` on ``raw``, or ``None`` where the
     fused path does not apply (then the torch path runs): numba missing or disabled, not float32 on
     CPU, SH/DN not both luma-only in their default modes, a non-default unsharp clipping or median
-    size, a differentiable gamma, or an image too small for the filters' borders.
+    size, a differentiable gamma, one black level per image, or an image too small for the
+    filters' borders.
 
     ``prep`` is :meth:`Pipeline._prepare`'s dictionary (no-grad form)."""
     import torch
@@ -539,19 +540,19 @@ def plan(pipeline, raw, prep: dict):
     from .demosaic import Demosaic
     from .denoise import Denoise, gaussian_kernel1d
     from .gamma import GammaCorrection
-    from .sharpen import Sharpen
+    from .sharpen import DEFAULT_MODES, Sharpen
 
     if not (enabled() and getattr(pipeline, "fused", True)):
         return None
-    kinds = ((pipeline.demosaic, Demosaic), (pipeline.sharpen, Sharpen), (pipeline.denoise, Denoise))
-    if not all(type(m) is k for m, k in kinds + ((pipeline.gamma_correction, GammaCorrection),)):
-        return None  # a subclass or custom module: only the torch path knows what it does
-    if raw.dtype != torch.float32 or raw.device.type != "cpu":
-        return None
     dm, sh, dn, gc = pipeline.demosaic, pipeline.sharpen, pipeline.denoise, pipeline.gamma_correction
+    kinds = ((dm, Demosaic), (sh, Sharpen), (dn, Denoise), (gc, GammaCorrection))
+    if not all(type(m) is k for m, k in kinds):
+        return None  # a subclass or custom module: only the torch path knows what it does
+    if raw.dtype != torch.float32 or raw.device.type != "cpu" or prep["bl_map"].shape[0] != 1:
+        return None  # (one black level per image: not in the kernels)
     if sh.channels != "y" or dn.channels != "y" or gc.differentiable:
         return None
-    if sh.mode != ("constant" if sh.method == "s" else "reflect") or dn.mode != "reflect":
+    if sh.mode != DEFAULT_MODES[sh.method] or dn.mode != "reflect":
         return None
     if (sh.method == "u" and not sh.preserve_range) or (dn.method == "me" and dn.size != 3):
         return None
@@ -567,8 +568,6 @@ def plan(pipeline, raw, prep: dict):
     kbil = f32(dm.kernels.flip(-1, -2)) if dm.method == "bilinear" else np.zeros((3, 3, 3), np.float32)
     ksh = f32(sh.kernel.flip(-1, -2)) if sh.method == "s" else np.zeros((3, 3), np.float32)
     kdn = f32(dn.kernel) if dn.method == "ga" else np.zeros((5, 5), np.float32)
-    if prep["bl_map"].shape[0] != 1:  # one black level per image
-        return None
     bl = f32(prep["bl_map"][0, 0, :2, :2])
     return (
         bl, cls, colp, DM_CODES[dm.method], kbil, f32(prep["to_yuv"]), f32(prep["to_rgb"]),

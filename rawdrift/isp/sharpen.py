@@ -28,6 +28,8 @@ from .filters import correlate1d_symmetric, correlate_shifted
 
 SHARPEN_KERNEL = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
 SHARPEN_METHODS = ("s", "u")
+#: Boundary mode of each method by default: the authors' zero fill for ``s``, skimage's for ``u``.
+DEFAULT_MODES = {"s": "constant", "u": "reflect"}
 
 
 def sharpen_filter(yuv: Tensor, kernel: Tensor | None = None, channels: str = "y", mode: str = "constant") -> Tensor:
@@ -124,7 +126,7 @@ class Sharpen(nn.Module):
         self.method = check_choice(method, SHARPEN_METHODS, "SH: method")
         self.channels = check_choice(channels, ("y", "yuv"), "SH: channels")
         self.radius, self.amount, self.preserve_range = float(radius), float(amount), bool(preserve_range)
-        self.mode = mode or ("constant" if method == "s" else "reflect")
+        self.mode = mode or DEFAULT_MODES[method]
         if method == "s":
             k = SHARPEN_KERNEL if kernel is None else kernel
             store(self, "kernel", as_param_tensor(k, (3, 3), "SH: kernel"), learnable)
